@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['eval_mode', 'sample_codes', 'TextToCodes']
 
-# %% ../nbs/03_transformer.ipynb #2916ccce
+# %% ../nbs/03_transformer.ipynb #9a81e87a
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-# %% ../nbs/03_transformer.ipynb #c7e951d3
+# %% ../nbs/03_transformer.ipynb #4649d11b
 @contextmanager
 def eval_mode(*modules: nn.Module | None):
     "Switch `modules` (None entries are skipped) to eval mode for the block; restore each submodule's own flag after."
@@ -23,7 +23,7 @@ def eval_mode(*modules: nn.Module | None):
     finally:
         for sub, was_training in saved_flags: sub.training = was_training
 
-# %% ../nbs/03_transformer.ipynb #0c26c08e
+# %% ../nbs/03_transformer.ipynb #8270dd47
 def sample_codes(logits: torch.Tensor,  # (..., n_embeddings) unnormalised scores
                  temperature: float = 0.,  # 0 takes the argmax; > 0 samples from softmax(logits / temperature)
                  top_k: int | None = None,  # sample only among the `top_k` highest-scoring codes of each position
@@ -42,7 +42,7 @@ def sample_codes(logits: torch.Tensor,  # (..., n_embeddings) unnormalised score
     draws = torch.multinomial(scaled.softmax(-1).reshape(-1, n_codes), 1, generator=generator)
     return draws.view(logits.shape[:-1])
 
-# %% ../nbs/03_transformer.ipynb #b1d4cd7d
+# %% ../nbs/03_transformer.ipynb #a43f0ef0
 class TextToCodes(nn.Module):
     "Caption token ids (B, T) -> logits (B, H*W, n_embeddings): every latent position's code, predicted in parallel."
     def __init__(self,
