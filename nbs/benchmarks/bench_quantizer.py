@@ -1,0 +1,120 @@
+"""Forward + backward time of `text_vq.quantizer.VectorQuantizer` against the one-hot formulation of
+MishaLaskin/vqvae, side by side in one process.
+
+    python nbs/benchmarks/bench_quantizer.py [--threads 2] [--repeats 21]
+
+The one-hot baseline builds the full N x K distance matrix including ||z||^2, scatters a one-hot N x K matrix and
+gathers the codes with a one-hot matmul (whose backward is another N x K x D matmul). Both quantizers see the same
+z_e (B, D, 8, 8) and the same codebook; the script checks that they choose the same codes before timing.
+The two are timed interleaved, repeat by repeat, so that load from other processes hits both alike; the table
+reports medians. "GEMM share" is the time of the distance matrix products alone (same chunks and buffers as
+`nearest_code`) divided by the quantizer's forward + backward time; "assignment" is `nearest_code` whole (GEMMs plus
+the row-wise argmax), which needs no backward.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from text_vq.quantizer import VectorQuantizer, nearest_code
+
+
+class OneHotQuantizer(nn.Module):
+    "The MishaLaskin/vqvae quantizer (loss as there, beta on the codebook term), for timing only."
+    def __init__(self, n_embeddings, embedding_dim, beta=0.25):
+        super().__init__()
+        self.n_embeddings, self.embedding_dim, self.beta = n_embeddings, embedding_dim, beta
+        self.embedding = nn.Embedding(n_embeddings, embedding_dim)
+
+    def forward(self, z):
+        z = z.permute(0, 2, 3, 1).contiguous()
+        z_flattened = z.view(-1, self.embedding_dim)
+        weight = self.embedding.weight
+        d = (torch.sum(z_flattened ** 2, dim=1, keepdim=True) + torch.sum(weight ** 2, dim=1)
+             - 2 * torch.matmul(z_flattened, weight.t()))
+        min_encoding_indices = torch.argmin(d, dim=1).unsqueeze(1)
+        min_encodings = torch.zeros(min_encoding_indices.shape[0], self.n_embeddings, device=z.device)
+        min_encodings.scatter_(1, min_encoding_indices, 1)
+        z_q = torch.matmul(min_encodings, weight).view(z.shape)
+        loss = torch.mean((z_q.detach() - z) ** 2) + self.beta * torch.mean((z_q - z.detach()) ** 2)
+        z_q = z + (z_q - z).detach()
+        e_mean = torch.mean(min_encodings, dim=0)
+        perplexity = torch.exp(-torch.sum(e_mean * torch.log(e_mean + 1e-10)))
+        z_q = z_q.permute(0, 3, 1, 2).contiguous()
+        return loss, z_q, perplexity, min_encodings, min_encoding_indices
+
+
+def forward_backward(quantizer, z_e, grad_z_q):
+    "One training step's worth: forward, then backward of the VQ loss and of a decoder's gradient on z_q."
+    loss, z_q, *_ = quantizer(z_e.detach().requires_grad_())
+    torch.autograd.backward((loss, z_q), (torch.ones_like(loss), grad_z_q))
+    quantizer.zero_grad(set_to_none=True)
+
+
+def distance_gemms(quantizer, z_e):
+    "A closure running the distance matrix products of `nearest_code` alone: same chunks, same buffers."
+    rows = z_e.permute(0, 2, 3, 1).reshape(-1, quantizer.embedding_dim)
+    codebook = quantizer.embedding.weight.detach()
+    codes = torch.cat([codebook, -0.5 * codebook.pow(2).sum(1, keepdim=True)], 1).t()
+    rows = torch.cat([rows, torch.ones(len(rows), 1)], 1)
+    chunk = quantizer.chunk_size
+    def run():
+        scores = rows.new_empty(min(len(rows), chunk), codebook.shape[0])
+        for start in range(0, len(rows), chunk):
+            torch.mm(rows[start:start + chunk], codes, out=scores[:len(rows[start:start + chunk])])
+    return run
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench(n_rows, dim, n_codes, repeats):
+    torch.manual_seed(0)
+    z_e = torch.randn(n_rows // 64, dim, 8, 8)
+    grad_z_q = torch.randn_like(z_e)
+    ours = VectorQuantizer(n_codes, dim)
+    one_hot = OneHotQuantizer(n_codes, dim)
+    with torch.no_grad():
+        ours.embedding.weight.normal_()  # codes among the data, so the argmin is not trivial
+        one_hot.embedding.weight.copy_(ours.embedding.weight)
+    assert torch.equal(ours(z_e).indices.flatten(), one_hot(z_e)[4].flatten()), 'the two quantizers disagree'
+    rows = z_e.permute(0, 2, 3, 1).reshape(-1, dim)
+    runs = {'one-hot': lambda: forward_backward(one_hot, z_e, grad_z_q),
+            'ours': lambda: forward_backward(ours, z_e, grad_z_q),
+            'gemm': distance_gemms(ours, z_e),
+            'assign': lambda: nearest_code(rows, ours.embedding.weight.detach(), ours.chunk_size)}
+    for fn in runs.values(): fn(); fn()  # warm-up: allocator, thread pool, kernels
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items(): times[name].append(timed(fn))
+    medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    chunks = -(-n_rows // ours.chunk_size)
+    return dict(N=n_rows, D=dim, K=n_codes, chunks=chunks, **medians)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=21)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} repeats, '
+          f'forward + backward')
+    header = ('| N | D | K | row chunks | one-hot (ms) | ours (ms) | speed-up | distance GEMM (ms) | GEMM share of ours '
+              '| assignment: GEMM + argmax (ms) |')
+    print(header)
+    print('|' + '---|' * header.count(' | ') + '---|')
+    for n_rows, n_codes in [(4096, 512), (32768, 1024)]:
+        r = bench(n_rows, 64, n_codes, args.repeats)
+        print(f"| {r['N']} | {r['D']} | {r['K']} | {r['chunks']} | {r['one-hot']:.2f} | {r['ours']:.2f} | "
+              f"{r['one-hot'] / r['ours']:.2f}x | {r['gemm']:.2f} | {r['gemm'] / r['ours']:.0%} | {r['assign']:.2f} |")
+
+
+if __name__ == '__main__':
+    main()
