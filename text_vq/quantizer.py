@@ -6,7 +6,7 @@
 __all__ = ['VQOutput', 'nearest_code', 'perplexity_from_counts', 'straight_through_vq', 'kmeans_plus_plus', 'kmeans',
            'VectorQuantizer']
 
-# %% ../nbs/01_quantizer.ipynb #ac395096
+# %% ../nbs/01_quantizer.ipynb #c1ab9802
 import math
 from typing import NamedTuple
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_quantizer.ipynb #3558e848
+# %% ../nbs/01_quantizer.ipynb #446452a7
 class VQOutput(NamedTuple):
     "What `VectorQuantizer.forward` returns; unpacks as `loss, z_q, perplexity, counts, indices`."
     loss: Tensor        # scalar: ‖sg[z_e] − e‖² + β‖z_e − sg[e]‖² (only the terms that train something, see below)
@@ -24,7 +24,7 @@ class VQOutput(NamedTuple):
     counts: Tensor      # (K,) long: how many latent positions of this batch chose each code
     indices: Tensor     # (B, H, W) long: the chosen code of each latent position
 
-# %% ../nbs/01_quantizer.ipynb #24ca8560
+# %% ../nbs/01_quantizer.ipynb #c58021b5
 def _argmax_rows(scores:Tensor) -> Tensor:
     "`scores.argmax(1)` for `scores` (n, K) (first index on ties), faster on the CPU."
     n, k = scores.shape
@@ -55,13 +55,13 @@ def nearest_code(x:Tensor, codebook:Tensor, chunk_size:int=4096) -> Tensor:
         indices[start:start + m] = _argmax_rows(torch.mm(rows[:m], codes, out=scores[:m]))
     return indices
 
-# %% ../nbs/01_quantizer.ipynb #77339635
+# %% ../nbs/01_quantizer.ipynb #993fe5b2
 def perplexity_from_counts(counts:Tensor) -> Tensor:
     "exp(entropy) of the code distribution given by per-code `counts` (K,): 1 if one code is used, K if all equally."
     p = counts.double() / counts.sum().clamp(min=1)
     return torch.special.entr(p).sum().exp().float()  # entr(0) = 0, so unused codes need no epsilon
 
-# %% ../nbs/01_quantizer.ipynb #6642e09f
+# %% ../nbs/01_quantizer.ipynb #c91160c2
 class _StraightThroughVQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codebook, indices, beta, learn_codebook):
@@ -96,7 +96,7 @@ def straight_through_vq(z:Tensor, codebook:Tensor, indices:Tensor, beta:float, l
     "VQ loss ‖sg[z] − e‖² + `beta`·‖z − sg[e]‖² and the codes e (N, D) of `indices`, whose gradient goes straight to `z`."
     return _StraightThroughVQ.apply(z.contiguous(), codebook, indices, beta, learn_codebook)
 
-# %% ../nbs/01_quantizer.ipynb #15d66c53
+# %% ../nbs/01_quantizer.ipynb #7fd609cd
 @torch.no_grad()
 def kmeans_plus_plus(x:Tensor, k:int) -> Tensor:
     "k rows of `x` (N, D) drawn by k-means++ seeding: each next row with probability ∝ squared distance to the chosen."
@@ -123,7 +123,7 @@ def kmeans(x:Tensor, k:int, n_iters:int=10, chunk_size:int=4096, cosine:bool=Fal
         if cosine: centres = F.normalize(centres, dim=1)
     return centres, torch.bincount(nearest_code(x, centres, chunk_size), minlength=k)
 
-# %% ../nbs/01_quantizer.ipynb #c0ef7b12
+# %% ../nbs/01_quantizer.ipynb #76fbcf23
 class VectorQuantizer(nn.Module):
     "Nearest-code quantizer of `z_e` (B, D, H, W) with `n_embeddings` codes of size `embedding_dim`."
     def __init__(self,
