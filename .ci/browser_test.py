@@ -152,6 +152,12 @@ DIGEST_JS = """async (selector) => {
   return `${bytes.length}:${hash}:${img.naturalWidth}x${img.naturalHeight}`;
 }"""
 
+def wait_for_new_image(page, selector:str, before, what:str, timeout:float=20.):
+    deadline = time.monotonic() + timeout
+    while page.evaluate(DIGEST_JS, selector) in (None, before):
+        check(time.monotonic() < deadline, f"{what}: the image did not change within {timeout} s")
+        time.sleep(0.2)
+
 def digests(page) -> dict: return {name: page.evaluate(DIGEST_JS, selector) for name, selector in IMAGES.items()}
 
 def readout(page, name:str) -> float:
@@ -164,7 +170,7 @@ def used_values(output:str) -> dict:
 
 def drive(page, base:str, shots:Path):
     page.goto(f'{base}/lab/tree/demo.ipynb')
-    page.locator('.jp-StatusBar-TextItem:has-text("| Idle")').wait_for(timeout=60_000)
+    page.locator('.jp-StatusBar-TextItem:has-text("| Idle")').first.wait_for(timeout=60_000)
     log("notebook open, kernel idle")
     run_cell(page, cell_with(page, 'shapes_data('))
     run_cell(page, cell_with(page, 'dash.start()'))
@@ -220,16 +226,19 @@ def drive(page, base:str, shots:Path):
     dashboard.scroll_into_view_if_needed()
     dashboard.screenshot(path=str(shots/'dashboard.png'))
 
-    # the other tabs, on the running model
+    # the other tabs redraw from the running model when opened
+    explorer_before = page.evaluate(DIGEST_JS, 'img.text-vq-explorer')
     page.locator('.text-vq-dashboard .lm-TabBar-tab', has_text='Codebook explorer').click()
-    page.locator('img.text-vq-explorer').wait_for(timeout=20_000)
+    wait_for_new_image(page, 'img.text-vq-explorer', explorer_before, 'the explorer, on opening its tab')
     dashboard.screenshot(path=str(shots/'dashboard_explorer.png'))
+    generated_before = page.evaluate(DIGEST_JS, 'img.text-vq-generated')
     page.locator('.text-vq-dashboard .lm-TabBar-tab', has_text='Text → image').click()
     caption = page.locator('.text-vq-text-panel input[type="text"]')
     caption.fill('big purple circle top left')
     caption.press('Enter')
     page.locator('.text-vq-flags b', has_text='purple').wait_for(timeout=20_000)
-    page.locator('img.text-vq-generated').wait_for(timeout=20_000)
+    wait_for_new_image(page, 'img.text-vq-generated', generated_before, 'the generated images, for the new caption')
+    time.sleep(1)  # the tab opening and the caption each trigger a draw: let the last one land
     dashboard.screenshot(path=str(shots/'dashboard_text.png'))
     page.locator('.text-vq-dashboard .lm-TabBar-tab', has_text='Training').click()
     log(f"screenshots saved in {shots}")
