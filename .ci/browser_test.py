@@ -219,8 +219,11 @@ def drive(page, base:str, shots:Path):
         check(time.monotonic() < deadline, f"images did not change within 30 s: {unchanged}")
         time.sleep(0.3)
     log("every panel image changed")
-    step = int(page.locator('.text-vq-step input').input_value())
-    check(step > used['step'], f"the step counter shows {step}, not beyond the read-back step {used['step']}")
+    # the step counter runs on (it is refreshed about five times a second)
+    deadline = time.monotonic() + 20
+    while (step := int(page.locator('.text-vq-step input').input_value())) <= used['step']:
+        check(time.monotonic() < deadline, f"the step counter shows {step}, not beyond the read-back step {used['step']}")
+        time.sleep(0.2)
     shots.mkdir(parents=True, exist_ok=True)
     dashboard = page.locator('.text-vq-dashboard')
     dashboard.scroll_into_view_if_needed()
