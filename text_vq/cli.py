@@ -50,8 +50,8 @@ def distributed_launch(device:torch.device):
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     try: yield distributed_world()
     except SystemExit as e:
-        # every process meets the same bad input; process 0 says so, the others leave quietly
-        if started and dist.get_rank() > 0 and isinstance(e.code, str): raise SystemExit(1) from None
+        # usually every process meets the same bad input: say which process speaks
+        if started and dist.get_rank() > 0 and isinstance(e.code, str): raise SystemExit(f"[process {dist.get_rank()}] {e.code}") from None
         raise
     finally:
         if started: dist.destroy_process_group()

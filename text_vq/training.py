@@ -607,6 +607,7 @@ class CheckpointCallback(Callback):
         if trainer.rank == 0:
             atomic_save(state, path)
             for old in sorted(self.folder.glob('step_*.pt'))[:-self.keep]: old.unlink()
+        if trainer.world_size > 1: dist.barrier()  # once `save` returns, every process can read the file
         return path
     def after_step(self, trainer):
         if trainer.step % self.every == 0: self.save(trainer)
