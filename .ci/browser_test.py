@@ -11,7 +11,7 @@ on failure.
 Installs nothing. Needs: `apt-get install -y chromium` and the project's dev requirements (jupyterlab, playwright;
 never `playwright install`). Run from anywhere with the project's Python:
 
-    python .ci/browser_test.py [--screenshots nbs/images] [--timeout 115]
+    python .ci/browser_test.py [--screenshots nbs/images] [--timeout 115] [--screenshot-step 300]
 
 Last line: "BROWSER TEST PASS (N s)" or "BROWSER TEST FAIL: why (N s)"; exit status 0 or 1.
 """
@@ -168,7 +168,7 @@ def used_values(output:str) -> dict:
     check(match is not None, f"the read-back cell printed no USED line:\n{output}")
     return dict(step=int(match[1]), lambda_=float(match[2]), beta=float(match[3]), quantizer_beta=float(match[4]))
 
-def drive(page, base:str, shots:Path):
+def drive(page, base:str, shots:Path, screenshot_step:int):
     page.goto(f'{base}/lab/tree/demo.ipynb')
     page.locator('.jp-StatusBar-TextItem:has-text("| Idle")').first.wait_for(timeout=60_000)
     log("notebook open, kernel idle")
@@ -224,6 +224,11 @@ def drive(page, base:str, shots:Path):
     while (step := int(page.locator('.text-vq-step input').input_value())) <= used['step']:
         check(time.monotonic() < deadline, f"the step counter shows {step}, not beyond the read-back step {used['step']}")
         time.sleep(0.2)
+    # the README's screenshot shows a run a few hundred steps in (or as far as it got in 40 s)
+    deadline = time.monotonic() + 40
+    while int(page.locator('.text-vq-step input').input_value()) < screenshot_step and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.5)  # let a redraw land after the counter moved
     shots.mkdir(parents=True, exist_ok=True)
     dashboard = page.locator('.text-vq-dashboard')
     dashboard.scroll_into_view_if_needed()
@@ -255,6 +260,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--screenshots', default=str(ROOT/'nbs'/'images'), help='folder for dashboard*.png')
     parser.add_argument('--timeout', type=float, default=115., help='seconds before the whole test fails')
+    parser.add_argument('--screenshot-step', type=int, default=300, help='take the screenshots once the run is this far (waits 40 s at most)')
     parser.add_argument('--chromium', default=shutil.which('chromium') or '/usr/bin/chromium')
     args = parser.parse_args()
 
@@ -277,7 +283,7 @@ def main():
             try:
                 page = browser.new_page(viewport={'width': 1400, 'height': 1500})
                 page.set_default_timeout(30_000)
-                drive(page, base, Path(args.screenshots))
+                drive(page, base, Path(args.screenshots), args.screenshot_step)
             finally:
                 started.extend(children_of(os.getpid()))  # the browser and playwright's driver, closed below
                 browser.close()
