@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from .data import CaptionedData, CaptionedImages, Tokenizer
 from .vqvae import VQVAE
@@ -21,8 +22,8 @@ from .training import (BatchStream, LiveParams, Phase, Trainer, atomic_save, bro
 
 # %% auto #0
 __all__ = ['PHASE1', 'PHASE2_ONLINE', 'PHASE2_OFFLINE', 'PHASE3', 'CODES_FORMAT', 'phase1_report', 'train_phase1',
-           'vqvae_fingerprint', 'extract_codes', 'load_codes', 'train_phase2', 'train_phase3', 'MultiPhaseRun',
-           'train_multi_phase']
+           'vqvae_fingerprint', 'extract_codes', 'load_codes', 'CaptionGroups', 'GroupedCodeStream', 'train_phase2',
+           'train_phase3', 'MultiPhaseRun', 'train_multi_phase']
 
 # %% ../nbs/07_multi_phase.ipynb #49aeaca9
 PHASE1 = Phase('vqvae', parts=('encoder', 'codebook', 'decoder'), losses=('recon', 'vq'))
@@ -112,9 +113,46 @@ def load_codes(path, vqvae:VQVAE|None=None, tokenizer:Tokenizer|None=None) -> tu
     return codes['texts'], codes['indices'].long()
 
 # %% ../nbs/07_multi_phase.ipynb #2834abce
+@dataclass
+class CaptionGroups:
+    "Codes grouped by caption: group g has caption `texts[g]` and the codes `indices[offsets[g]:offsets[g + 1]]`."
+    texts: torch.Tensor    # (G, L) token ids of the distinct captions
+    indices: torch.Tensor  # (N, H, W) codes of every image, ordered by group
+    offsets: torch.Tensor  # (G + 1,) where each group's images start in `indices`
+
+    @classmethod
+    def from_codes(cls, texts:torch.Tensor, indices:torch.Tensor):
+        "Group `indices` (N, H, W) by their images' captions `texts` (N, L)."
+        if len(texts) != len(indices): raise ValueError(f"{len(texts)} captions but {len(indices)} code grids")
+        distinct, group = torch.unique(texts, dim=0, return_inverse=True)
+        counts = torch.bincount(group, minlength=len(distinct))
+        return cls(distinct, indices[torch.argsort(group, stable=True)], F.pad(counts.cumsum(0), (1, 0)))
+
+    def __len__(self): return len(self.texts)
+    @property
+    def sizes(self) -> torch.Tensor: return self.offsets.diff()
+
+    def batch(self, groups:torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`(texts, indices, owners, n_images)` of `groups`: their captions, their images' codes, each image's row in
+        `texts`, and the images that many groups hold on average (the loss's divisor, see `code_xent`)."""
+        sizes = self.sizes[groups]
+        owners = torch.repeat_interleave(torch.arange(len(groups)), sizes)
+        # image j of the batch is image (j - first j of its group) of its group
+        shift = torch.repeat_interleave(self.offsets[groups] - F.pad(sizes.cumsum(0), (1, 0))[:-1], sizes)
+        n_images = torch.tensor(len(groups) * len(self.indices) / len(self))
+        return self.texts[groups], self.indices[shift + torch.arange(len(owners))], owners, n_images
+
+class GroupedCodeStream(BatchStream):
+    "Endless shuffled batches of `batch_size` caption groups (all groups if there are fewer), as `CaptionGroups.batch`."
+    def __init__(self, groups:CaptionGroups, batch_size:int=64, seed:int=0):
+        super().__init__(torch.arange(len(groups)), batch_size=min(batch_size, len(groups)), seed=seed)
+        self.groups = groups
+    def __next__(self): return self.groups.batch(*super().__next__())
+
+# %% ../nbs/07_multi_phase.ipynb #c5ea3319
 def train_phase2(data:CaptionedData, vqvae:VQVAE, steps:int=2000, codes:str='offline', codes_path=None,
                  transformer:TextToCodes|None=None, transformer_config:dict|None=None, lr:float=1e-3,
-                 hp:LiveParams|None=None, batch_size:int=64, seed:int=0, **kwargs) -> Trainer:
+                 hp:LiveParams|None=None, batch_size:int=64, seed:int=0, group_captions:bool=True, **kwargs) -> Trainer:
     "Phase 2: train `transformer` to predict the frozen `vqvae`'s codes from captions (`codes`: 'online' or 'offline')."
     if codes not in ('online', 'offline'): raise ValueError(f"codes must be 'online' or 'offline', got {codes!r}")
     if transformer is None:
@@ -129,9 +167,11 @@ def train_phase2(data:CaptionedData, vqvae:VQVAE, steps:int=2000, codes:str='off
         else:
             extracted = extract_codes(vqvae, data.train, codes_path, device=kwargs.get('device'))
             texts, indices = extracted['texts'], extracted['indices'].long()
-        stream = BatchStream(texts, indices, batch_size=batch_size, seed=seed)
+        stream = (GroupedCodeStream(CaptionGroups.from_codes(texts, indices), batch_size, seed) if group_captions
+                  else BatchStream(texts, indices, batch_size=batch_size, seed=seed))
+    config = {'recipe': 'multi', 'phase': 2, 'codes': codes, 'group_captions': codes == 'offline' and group_captions}
     return run_phase(phase, data, steps, vqvae, transformer, hp, batch_size=batch_size, seed=seed, stream=stream,
-                     config={'recipe': 'multi', 'phase': 2, 'codes': codes}, **kwargs)
+                     config=config, **kwargs)
 
 # %% ../nbs/07_multi_phase.ipynb #d560d32a
 def train_phase3(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, steps:int=200, lambda_xent:float=0.5,
@@ -150,7 +190,8 @@ class MultiPhaseRun:
     report: dict = field(default_factory=dict)
 
 def train_multi_phase(data:CaptionedData, phase1_steps:int=2000, phase2_steps:int=2000, phase3_frac:float=0.0,
-                      codes:str='offline', codes_path=None, batch_size:int=64, vqvae_config:dict|None=None,
+                      codes:str='offline', codes_path=None, group_captions:bool=True, batch_size:int=64,
+                      vqvae_config:dict|None=None,
                       transformer_config:dict|None=None, phase1_lr:float=3e-4, phase2_lr:float=1e-3,
                       phase3_lr:float=1e-4, lambda_xent:float=0.5, beta:float=0.25, hp:LiveParams|None=None, cbs=(),
                       checkpoint_dir=None, checkpoint_every:int=500, eval_every:int|None=None, resume:bool=False,
@@ -171,7 +212,8 @@ def train_multi_phase(data:CaptionedData, phase1_steps:int=2000, phase2_steps:in
                       resume=last_checkpoint('phase1'), **common)
     vqvae = t1.vqvae
     report = {'phase1': phase1_report(vqvae, data, device=device)}
-    t2 = train_phase2(data, vqvae, phase2_steps, codes=codes, codes_path=codes_path, transformer_config=transformer_config,
+    t2 = train_phase2(data, vqvae, phase2_steps, codes=codes, codes_path=codes_path, group_captions=group_captions,
+                      transformer_config=transformer_config,
                       hp=phase_hp(phase2_lr), checkpoint_dir=folder('phase2'), resume=last_checkpoint('phase2'), **common)
     transformer = t2.transformer
     trainers = {'phase1': t1, 'phase2': t2}

@@ -28,9 +28,9 @@ __all__ = ['SCHEDULES', 'PARTS', 'LOSSES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERS
            'seed_everything', 'distributed_world', 'broadcast_object', 'gather_objects', 'DistributedVectorQuantizer',
            'synchronise_codebook', 'LiveParams', 'ConstantSchedule', 'WarmupRamp', 'schedule_config', 'make_schedule',
            'Phase', 'build_transformer', 'build_models', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream',
-           'straight_through_codes', 'step_losses', 'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback',
-           'EvalCallback', 'CheckpointError', 'atomic_save', 'trainer_state', 'read_checkpoint', 'load_trainer_state',
-           'latest_checkpoint', 'models_from_checkpoint', 'CheckpointCallback', 'run_phase']
+           'straight_through_codes', 'code_xent', 'step_losses', 'NonFiniteLossError', 'Callback', 'Trainer',
+           'ProgressCallback', 'EvalCallback', 'CheckpointError', 'atomic_save', 'trainer_state', 'read_checkpoint',
+           'load_trainer_state', 'latest_checkpoint', 'models_from_checkpoint', 'CheckpointCallback', 'run_phase']
 
 # %% ../nbs/05_training.ipynb #31d5e5ac
 def default_device() -> torch.device:
@@ -281,11 +281,21 @@ def straight_through_codes(logits:torch.Tensor, codebook:torch.Tensor, latent_sh
     h, w = latent_shape
     return (weights @ codebook.float()).view(len(logits), h, w, -1).permute(0, 3, 1, 2).contiguous()
 
+def code_xent(logits:torch.Tensor, indices:torch.Tensor, owners:torch.Tensor|None=None, n_images=None) -> torch.Tensor:
+    """Cross-entropy of `logits` (B, H·W, K) against `indices` (M, H, W) per image and position. Without `owners`, row m
+    scores image m (the mean); with them, row `owners[m]` scores image m, and the sum is divided by `n_images` × H·W."""
+    if owners is None: return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), indices.reshape(-1))
+    log_probs = logits.float().log_softmax(-1)
+    targets = indices.reshape(len(indices), -1)
+    positions = torch.arange(targets.shape[1], device=targets.device)
+    return -log_probs[owners[:, None], positions, targets].sum() / (n_images * targets.shape[1])
+
 def step_losses(vqvae, transformer, batch, phase:Phase, recon_variance:float=1.0):
     "Raw loss terms (dict) and monitoring numbers (dict) of one batch under `phase`."
-    terms, stats = {}, {}
+    terms, stats, owners, n_images = {}, {}, None, None
     if phase.inputs == 'codes':
-        texts, indices = batch
+        texts, indices, *grouped = batch
+        if grouped: owners, n_images = grouped
     else:
         images, texts = batch
         with nullcontext() if {'encoder', 'codebook'} & set(phase.parts) else torch.no_grad():
@@ -299,9 +309,9 @@ def step_losses(vqvae, transformer, batch, phase:Phase, recon_variance:float=1.0
             terms['recon'], stats['recon_mse'] = mse / recon_variance, mse.detach()
     if {'xent', 'recon_pred'} & set(phase.losses):
         logits = transformer(texts)
-        if 'xent' in phase.losses:
-            terms['xent'] = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), indices.reshape(-1))
-        stats['code_acc'] = code_accuracy(logits.detach(), indices)
+        if 'xent' in phase.losses: terms['xent'] = code_xent(logits, indices, owners, n_images)
+        if owners is None: stats['code_acc'] = code_accuracy(logits.detach(), indices)
+        else: stats['code_acc'] = (logits.detach().argmax(-1)[owners] == indices.reshape(len(indices), -1)).float().mean()
         if 'recon_pred' in phase.losses:
             z_pred = straight_through_codes(logits, vqvae.vector_quantization.codebook, indices.shape[1:])
             mse_pred = F.mse_loss(vqvae.decoder(z_pred).float(), images)
