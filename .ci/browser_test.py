@@ -261,7 +261,8 @@ def main():
     parser.add_argument('--screenshots', default=str(ROOT/'nbs'/'images'), help='folder for dashboard*.png')
     parser.add_argument('--timeout', type=float, default=115., help='seconds before the whole test fails')
     parser.add_argument('--screenshot-step', type=int, default=300, help='take the screenshots once the run is this far (waits 40 s at most)')
-    parser.add_argument('--chromium', default=shutil.which('chromium') or '/usr/bin/chromium')
+    found = next(filter(None, map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome'))), '/usr/bin/chromium')
+    parser.add_argument('--chromium', default=found, help='the browser playwright drives (Debian chromium, or Chrome)')
     args = parser.parse_args()
 
     def out_of_time(signum, frame): raise TestFailure(f"the test ran past {args.timeout:.0f} s")
