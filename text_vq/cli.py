@@ -311,6 +311,7 @@ def run_training(**options) -> TrainResult:
             reports = {'single (valid)': trainer.evals[-1]} if getattr(trainer, 'evals', None) else {}
         else:
             run = train_multi_phase(data, c['steps'], c['phase2_steps'], c['phase3_frac'], codes_path=out/'codes.pt',
+                                    group_captions=c['group_captions'],
                                     phase1_lr=c['lr'], phase2_lr=c['phase2_lr'], phase3_lr=c['phase3_lr'],
                                     checkpoint_dir=out/'checkpoints', resume=opts['resume'], **common)
             vqvae, transformer = run.vqvae, run.transformer
@@ -335,6 +336,7 @@ def text_vq_train(
     n_train:int|None=None,  # training images of the generated shapes (default 4000)
     steps:int=1500,  # training steps: of the single-phase recipe, or of phase 1 (the VQ-VAE)
     phase2_steps:int=1500,  # multi-phase: steps of the Transformer on frozen codes
+    group_captions:bool=True,  # multi-phase: a phase-2 batch is --batch_size distinct captions with all their images' codes (--no-group_captions: one image per row)
     phase3_frac:float=0.1,  # multi-phase: end-to-end fine-tune for this fraction of --steps (0: none)
     batch_size:int=64,  # global batch: under torchrun each process takes batch_size / processes of it
     lr:float=2e-3,  # learning rate (single-phase, or phase 1)
