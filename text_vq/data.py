@@ -21,7 +21,8 @@ __all__ = ['PIXEL_RANGE', 'DATA_RANGE', 'PAD', 'UNK', 'PAD_ID', 'UNK_ID', 'SHAPE
            'POSITION_WORDS', 'CAPTION_TEMPLATES', 'HELDOUT_PAIRS', 'BACKGROUND', 'NUMBER_WORDS', 'DIGIT_TEMPLATES',
            'IMAGE_EXTENSIONS', 'DATASETS', 'to_pixel_range', 'from_pixel_range', 'Tokenizer', 'CaptionedImages',
            'CaptionedData', 'render_shape', 'shape_caption', 'shapes_data', 'digit_caption', 'digits_data',
-           'CaptionsError', 'load_image', 'folder_data', 'show_batch', 'read_shape', 'attribute_accuracy', 'get_data']
+           'CaptionsError', 'load_image', 'folder_data', 'show_batch', 'read_shape', 'attribute_accuracy',
+           'digit_features', 'digit_labels', 'train_digit_judge', 'digit_accuracy', 'get_data']
 
 # %% ../nbs/00_data.ipynb #b763a276
 PIXEL_RANGE = (-1.0, 1.0)
@@ -453,6 +454,26 @@ def attribute_accuracy(images, attributes) -> dict:
         for k, ok in zip(names, right): hits[k] += ok
         hits['all'] += all(right)
     return {k: v / max(1, len(images)) for k, v in hits.items()}
+
+# %% ../nbs/00_data.ipynb #f1944587
+def digit_features(images) -> np.ndarray:
+    "Grey images `(B, 1, S, S)` in [-1, 1] as `(B, 64)` features: 8×8 average-pooled, on scikit-learn's 0–16 scale."
+    images = torch.as_tensor(images).detach().float().cpu()
+    if images.ndim != 4 or images.shape[1] != 1: raise ValueError(f"expected grey images (B, 1, S, S), got {tuple(images.shape)}")
+    return (F.adaptive_avg_pool2d(from_pixel_range(images), 8) * 16).flatten(1).numpy()
+
+def digit_labels(split:CaptionedImages) -> np.ndarray:
+    "The digit of every image of a digits split."
+    return np.array([a['digit'] for a in split.attributes])
+
+def train_digit_judge(data:CaptionedData):
+    "An RBF SVM fitted on the real training digits of `data` (a `digits_data()`)."
+    from sklearn.svm import SVC
+    return SVC(gamma='scale', C=10).fit(digit_features(data.train.images), digit_labels(data.train))
+
+def digit_accuracy(judge, images, digits) -> float:
+    "Fraction of `images` the judge classifies as `digits`."
+    return float((judge.predict(digit_features(images)) == np.asarray(digits)).mean())
 
 # %% ../nbs/00_data.ipynb #a3ce5ff9
 DATASETS = {'shapes': shapes_data, 'digits': digits_data}
