@@ -149,6 +149,14 @@ class GroupedCodeStream(BatchStream):
         self.groups = groups
     def __next__(self): return self.groups.batch(*super().__next__())
 
+    def shard(self, rank:int, world_size:int):
+        # a batch cut down to all the groups may not split over the processes: take the largest multiple that does
+        if self.batch_size == len(self.groups) and self.batch_size % world_size:
+            if self.batch_size < world_size:
+                raise ValueError(f"{len(self.groups)} distinct captions cannot give each of {world_size} processes one")
+            self.batch_size -= self.batch_size % world_size
+        return super().shard(rank, world_size)
+
 # %% ../nbs/07_multi_phase.ipynb #c5ea3319
 def train_phase2(data:CaptionedData, vqvae:VQVAE, steps:int=2000, codes:str='offline', codes_path=None,
                  transformer:TextToCodes|None=None, transformer_config:dict|None=None, lr:float=1e-3,
