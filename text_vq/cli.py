@@ -15,7 +15,8 @@ import torch
 import torch.distributed as dist
 from fastcore.script import Param, call_parse
 
-from .data import CaptionedData, attribute_accuracy, get_data, show_batch
+from .data import (CaptionedData, attribute_accuracy, digit_accuracy, digit_labels, get_data, show_batch,
+                          train_digit_judge)
 from .vqvae import VQVAE
 from .transformer import TextToCodes
 from .metrics import evaluate
@@ -196,7 +197,7 @@ def metrics_table(columns:dict) -> str:
     return '\n'.join(lines)
 
 def final_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, out:Path, n_samples:int=16) -> dict:
-    "Test metrics, judged accuracy of images generated from the test captions (shapes), and the grid `out/samples.png`."
+    "Test metrics, judged accuracy of images generated from the test captions (shapes, digits), and `out/samples.png`."
     split = next(s for s in ('test', 'valid', 'train') if s in data.splits and len(data.splits[s]))
     ds = data.splits[split]
     report = {'split': split, **evaluate(vqvae, transformer, data.dataloader(split, 256))}
@@ -206,6 +207,10 @@ def final_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, out:P
         if len(data.splits.get('heldout', ())):
             heldout = data.splits['heldout']
             report['judged_heldout'] = attribute_accuracy(generate_images(vqvae, transformer, heldout.texts), heldout.attributes)
+    elif data.name == 'digits':
+        judge = train_digit_judge(data)
+        report['judged_digits'] = {'generated': digit_accuracy(judge, generated, digit_labels(ds)),
+                                   'real': digit_accuracy(judge, ds.images, digit_labels(ds))}
     report['samples'] = str(save_grid(generated[:n_samples], ds.captions[:n_samples], out/'samples.png'))
     return report
 
@@ -217,6 +222,10 @@ def print_summary(columns:dict, report:dict, seconds:float):
             j = report[key]
             main_print(f"judged accuracy on {label}: {j['all']:.1%} all four attributes right "
                        f"(shape {j['shape']:.1%}, colour {j['colour']:.1%}, size {j['size']:.1%}, position {j['position']:.1%})")
+    if 'judged_digits' in report:
+        j = report['judged_digits']
+        main_print(f"judged accuracy on {report['split']} captions: {j['generated']:.1%} of generated images read as the "
+                   f"caption's digit (judge: an SVM trained on real digits, {j['real']:.1%} on the real {report['split']} digits)")
     main_print(f"samples: {report['samples']}   wall time: {seconds:.0f} s")
 
 # %% ../nbs/09_cli.ipynb #01f55118
