@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -160,8 +160,10 @@ class GroupedCodeStream(BatchStream):
 # %% ../nbs/07_multi_phase.ipynb #c5ea3319
 def train_phase2(data:CaptionedData, vqvae:VQVAE, steps:int=2000, codes:str='offline', codes_path=None,
                  transformer:TextToCodes|None=None, transformer_config:dict|None=None, lr:float=1e-3,
-                 hp:LiveParams|None=None, batch_size:int=64, seed:int=0, group_captions:bool=True, **kwargs) -> Trainer:
-    "Phase 2: train `transformer` to predict the frozen `vqvae`'s codes from captions (`codes`: 'online' or 'offline')."
+                 hp:LiveParams|None=None, batch_size:int=64, seed:int=0, group_captions:bool=True, masked:bool=False,
+                 caption_dropout:float=0.0, **kwargs) -> Trainer:
+    """Phase 2: train `transformer` to predict the frozen `vqvae`'s codes from captions (`codes`: 'online' or 'offline'),
+    with the seed's objective or the masked one (`masked`), and caption dropout for classifier-free guidance."""
     if codes not in ('online', 'offline'): raise ValueError(f"codes must be 'online' or 'offline', got {codes!r}")
     if transformer is None:
         torch.manual_seed(seed)
@@ -177,16 +179,18 @@ def train_phase2(data:CaptionedData, vqvae:VQVAE, steps:int=2000, codes:str='off
             texts, indices = extracted['texts'], extracted['indices'].long()
         stream = (GroupedCodeStream(CaptionGroups.from_codes(texts, indices), batch_size, seed) if group_captions
                   else BatchStream(texts, indices, batch_size=batch_size, seed=seed))
+    phase = replace(phase, masked=masked, caption_dropout=caption_dropout)
     config = {'recipe': 'multi', 'phase': 2, 'codes': codes, 'group_captions': codes == 'offline' and group_captions}
     return run_phase(phase, data, steps, vqvae, transformer, hp, batch_size=batch_size, seed=seed, stream=stream,
                      config=config, **kwargs)
 
 # %% ../nbs/07_multi_phase.ipynb #d560d32a
 def train_phase3(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, steps:int=200, lambda_xent:float=0.5,
-                 lr:float=1e-4, codebook_lr_mult:float=0.1, beta:float=0.25, hp:LiveParams|None=None, **kwargs) -> Trainer:
-    "Phase 3: fine-tune every part end to end on recon + vq + λ·xent."
+                 lr:float=1e-4, codebook_lr_mult:float=0.1, beta:float=0.25, hp:LiveParams|None=None, masked:bool=False,
+                 caption_dropout:float=0.0, **kwargs) -> Trainer:
+    "Phase 3: fine-tune every part end to end on recon + vq + λ·xent (λ·xent masked, if `masked`, as in phase 2)."
     hp = hp if hp is not None else LiveParams(lambda_xent=lambda_xent, lr=lr, codebook_lr_mult=codebook_lr_mult, beta=beta)
-    return run_phase(PHASE3, data, steps, vqvae, transformer, hp, config={'recipe': 'multi', 'phase': 3}, **kwargs)
+    return run_phase(replace(PHASE3, masked=masked, caption_dropout=caption_dropout), data, steps, vqvae, transformer, hp, config={'recipe': 'multi', 'phase': 3}, **kwargs)
 
 # %% ../nbs/07_multi_phase.ipynb #000cf21d
 @dataclass
@@ -198,7 +202,8 @@ class MultiPhaseRun:
     report: dict = field(default_factory=dict)
 
 def train_multi_phase(data:CaptionedData, phase1_steps:int=2000, phase2_steps:int=2000, phase3_frac:float=0.0,
-                      codes:str='offline', codes_path=None, group_captions:bool=True, batch_size:int=64,
+                      codes:str='offline', codes_path=None, group_captions:bool=True, masked:bool=False,
+                      caption_dropout:float=0.0, batch_size:int=64,
                       vqvae_config:dict|None=None,
                       transformer_config:dict|None=None, phase1_lr:float=3e-4, phase2_lr:float=1e-3,
                       phase3_lr:float=1e-4, lambda_xent:float=0.5, beta:float=0.25, hp:LiveParams|None=None, cbs=(),
@@ -221,6 +226,7 @@ def train_multi_phase(data:CaptionedData, phase1_steps:int=2000, phase2_steps:in
     vqvae = t1.vqvae
     report = {'phase1': phase1_report(vqvae, data, device=device)}
     t2 = train_phase2(data, vqvae, phase2_steps, codes=codes, codes_path=codes_path, group_captions=group_captions,
+                      masked=masked, caption_dropout=caption_dropout,
                       transformer_config=transformer_config,
                       hp=phase_hp(phase2_lr), checkpoint_dir=folder('phase2'), resume=last_checkpoint('phase2'), **common)
     transformer = t2.transformer
@@ -231,6 +237,7 @@ def train_multi_phase(data:CaptionedData, phase1_steps:int=2000, phase2_steps:in
         phase3_hp = phase_hp(phase3_lr).update(codebook_lr_mult=0.1) if hp is not None else None
         trainers['phase3'] = train_phase3(data, vqvae, transformer, max(1, round(phase3_frac * phase1_steps)),
                                           lambda_xent=lambda_xent, lr=phase3_lr, beta=beta, hp=phase3_hp,
+                                          masked=masked, caption_dropout=caption_dropout,
                                           checkpoint_dir=folder('phase3'), resume=last_checkpoint('phase3'), **common)
         report['phase3'] = evaluate(vqvae, transformer, loader, device=device)
     return MultiPhaseRun(vqvae, transformer, trainers, report)

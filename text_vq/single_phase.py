@@ -36,23 +36,26 @@ class CombinedModel(nn.Module):
         return x_hat, code_indices, predicted_logits, codebook_loss, perplexity
 
     @torch.no_grad()
-    def generate(self, texts, temperature:float=0.0, top_k:int|None=None, generator=None):
-        "Images decoded from the codes the Transformer predicts for `texts` (token ids `(B, T)`)."
-        indices = self.transformer.generate(texts, temperature=temperature, top_k=top_k, generator=generator)
+    def generate(self, texts, temperature:float=0.0, top_k:int|None=None, generator=None, **decoding):
+        "Images decoded from the codes the Transformer predicts for `texts` (token ids `(B, T)`); `decoding`: `steps`, `guidance`, ..."
+        indices = self.transformer.generate(texts, temperature=temperature, top_k=top_k, generator=generator, **decoding)
         was_training = self.vqvae.training
         self.vqvae.eval()
         try: return self.vqvae.decode_indices(indices)
         finally: self.vqvae.train(was_training)
 
 # %% ../nbs/06_single_phase.ipynb #fa34986c
-def single_phase(warmup_steps:int=0, ramp_steps:int=0, decode_predicted:bool=False) -> Phase:
+def single_phase(warmup_steps:int=0, ramp_steps:int=0, decode_predicted:bool=False, masked:bool=False,
+                 caption_dropout:float=0.0) -> Phase:
     "The single-phase recipe's `Phase`: every part trains on recon + vq + λ·xent (+ recon from predicted codes)."
     losses = ('recon', 'vq', 'xent') + (('recon_pred',) if decode_predicted else ())
-    return Phase('single', losses=losses, schedule=WarmupRamp(warmup_steps, ramp_steps))
+    return Phase('single', losses=losses, schedule=WarmupRamp(warmup_steps, ramp_steps), masked=masked,
+                 caption_dropout=caption_dropout)
 
 def train_single_phase(data:CaptionedData, steps:int=2000, batch_size:int=64,
                        lambda_xent:float=0.5, warmup_steps:int=500, ramp_steps:int=500,
                        lr:float=3e-4, codebook_lr_mult:float=0.1, beta:float=0.25, decode_predicted:bool=False,
+                       masked:bool=False, caption_dropout:float=0.0,
                        vqvae:VQVAE|None=None, transformer:TextToCodes|None=None,
                        vqvae_config:dict|None=None, transformer_config:dict|None=None,
                        hp:LiveParams|None=None, cbs=(), eval_every:int|None=None, checkpoint_dir=None,
@@ -64,7 +67,7 @@ def train_single_phase(data:CaptionedData, steps:int=2000, batch_size:int=64,
         built = build_models(data, vqvae=vqvae_config, transformer=transformer_config)
         vqvae, transformer = vqvae or built[0], transformer or built[1]
     hp = hp if hp is not None else LiveParams(lambda_xent=lambda_xent, beta=beta, lr=lr, codebook_lr_mult=codebook_lr_mult)
-    return run_phase(single_phase(warmup_steps, ramp_steps, decode_predicted), data, steps, vqvae, transformer, hp,
+    return run_phase(single_phase(warmup_steps, ramp_steps, decode_predicted, masked, caption_dropout), data, steps, vqvae, transformer, hp,
                      batch_size=batch_size, seed=seed, cbs=cbs, progress=progress, eval_every=eval_every,
                      checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, device=device,
                      precision=precision, config={'recipe': 'single'})

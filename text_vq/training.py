@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .data import CaptionedImages, Tokenizer
 from .quantizer import VectorQuantizer
 from .vqvae import VQVAE
-from .transformer import TextToCodes
+from .transformer import TextToCodes, random_code_mask
 from .metrics import code_accuracy, evaluate
 
 # %% auto #0
@@ -155,6 +155,8 @@ class Phase:
     losses: tuple = ('recon', 'vq', 'xent')
     schedule: object = field(default_factory=ConstantSchedule)
     inputs: str = 'images'  # 'images': (images, texts) batches; 'codes': (texts, indices) batches
+    masked: bool = False  # the masked objective: reveal a random subset of the true codes, score the hidden ones
+    caption_dropout: float = 0.0  # probability that a row reads the null caption (for classifier-free guidance)
 
     def __post_init__(self):
         self.parts, self.losses = tuple(self.parts), tuple(self.losses)
@@ -166,10 +168,16 @@ class Phase:
         if self.inputs == 'codes' and set(self.losses) != {'xent'}:
             raise ValueError(f"phase {self.name!r}: pre-extracted codes train only the 'xent' loss, got {self.losses}")
         if not self.parts: raise ValueError(f"phase {self.name!r} trains nothing")
+        if not 0 <= self.caption_dropout < 1:
+            raise ValueError(f"phase {self.name!r}: caption_dropout must lie in [0, 1), got {self.caption_dropout}")
+        if (self.masked or self.caption_dropout) and 'xent' not in self.losses:
+            raise ValueError(f"phase {self.name!r}: masked and caption_dropout shape the 'xent' loss, which it does not train")
 
     def config(self) -> dict:
+        # the options appear only when set, so that checkpoints written before they existed still match on resume
+        options = {k: v for k, v in (('masked', self.masked), ('caption_dropout', self.caption_dropout)) if v}
         return {'name': self.name, 'parts': list(self.parts), 'losses': list(self.losses),
-                'schedule': schedule_config(self.schedule), 'inputs': self.inputs}
+                'schedule': schedule_config(self.schedule), 'inputs': self.inputs, **options}
 
     @classmethod
     def from_config(cls, config:dict):
@@ -281,9 +289,16 @@ def straight_through_codes(logits:torch.Tensor, codebook:torch.Tensor, latent_sh
     h, w = latent_shape
     return (weights @ codebook.float()).view(len(logits), h, w, -1).permute(0, 3, 1, 2).contiguous()
 
-def code_xent(logits:torch.Tensor, indices:torch.Tensor, owners:torch.Tensor|None=None, n_images=None) -> torch.Tensor:
+def code_xent(logits:torch.Tensor, indices:torch.Tensor, owners:torch.Tensor|None=None, n_images=None,
+              masked:torch.Tensor|None=None) -> torch.Tensor:
     """Cross-entropy of `logits` (B, H·W, K) against `indices` (M, H, W) per image and position. Without `owners`, row m
-    scores image m (the mean); with them, row `owners[m]` scores image m, and the sum is divided by `n_images` × H·W."""
+    scores image m (the mean); with them, row `owners[m]` scores image m, and the sum is divided by `n_images` × H·W.
+    With `masked` (M, H·W) bool, row m scores image m at its masked positions only: each image's mean over them, then
+    the mean over images (or their sum divided by `n_images`)."""
+    if masked is not None:
+        per_position = F.cross_entropy(logits.flatten(0, 1).float(), indices.reshape(-1), reduction='none').view(masked.shape)
+        per_image = (per_position * masked).sum(1) / masked.sum(1)
+        return per_image.mean() if n_images is None else per_image.sum() / n_images
     if owners is None: return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), indices.reshape(-1))
     log_probs = logits.float().log_softmax(-1)
     targets = indices.reshape(len(indices), -1)
@@ -308,10 +323,21 @@ def step_losses(vqvae, transformer, batch, phase:Phase, recon_variance:float=1.0
             mse = F.mse_loss(vqvae.decoder(vq.z_q).float(), images)
             terms['recon'], stats['recon_mse'] = mse / recon_variance, mse.detach()
     if {'xent', 'recon_pred'} & set(phase.losses):
-        logits = transformer(texts)
-        if 'xent' in phase.losses: terms['xent'] = code_xent(logits, indices, owners, n_images)
-        if owners is None: stats['code_acc'] = code_accuracy(logits.detach(), indices)
-        else: stats['code_acc'] = (logits.detach().argmax(-1)[owners] == indices.reshape(len(indices), -1)).float().mean()
+        # always a null flag per row, so the null caption is in every step's graph (data-parallel runs need each
+        # parameter used); no random draw without caption dropout, so such runs consume the RNG as before
+        null = (torch.rand(len(texts), device=texts.device) < phase.caption_dropout if phase.caption_dropout
+                else torch.zeros(len(texts), dtype=torch.bool, device=texts.device))
+        if phase.masked:
+            # every image reads its own revealed codes, so grouped captions are encoded once and decoded per image
+            inputs, masked = random_code_mask(indices, transformer.mask_id)
+            logits = transformer(texts, codes=inputs, null=null, owners=owners)
+            if 'xent' in phase.losses: terms['xent'] = code_xent(logits, indices, n_images=n_images, masked=masked)
+            stats['code_acc'] = (logits.detach().argmax(-1) == indices.reshape(len(indices), -1))[masked].float().mean()
+        else:
+            logits = transformer(texts, null=null)
+            if 'xent' in phase.losses: terms['xent'] = code_xent(logits, indices, owners, n_images)
+            if owners is None: stats['code_acc'] = code_accuracy(logits.detach(), indices)
+            else: stats['code_acc'] = (logits.detach().argmax(-1)[owners] == indices.reshape(len(indices), -1)).float().mean()
         if 'recon_pred' in phase.losses:
             z_pred = straight_through_codes(logits, vqvae.vector_quantization.codebook, indices.shape[1:])
             mse_pred = F.mse_loss(vqvae.decoder(z_pred).float(), images)
