@@ -4,9 +4,9 @@
 It starts JupyterLab (its own JUPYTER_* folders in a temporary directory, 127.0.0.1, no token), opens a copy of the
 demo notebook in Debian's Chromium through playwright, runs its cells, moves the λ slider with the keyboard and the
 β slider with a mouse drag, reads back FROM THE KERNEL (a cell that prints the history's last row) that the running
-training used the new values, checks that the code-map, histogram and reconstruction images are on the page and
-change, tries the caption panel, saves screenshots, stops the run, and stops every process it started, by PID, also
-on failure.
+training used the new values, checks that the code-map, histogram, reconstruction and sampled-image images are on
+the page and change, tries the caption panel, saves screenshots, stops the run, and stops every process it started,
+by PID, also on failure.
 
 Installs nothing. Needs: `apt-get install -y chromium` and the project's dev requirements (jupyterlab, playwright;
 never `playwright install`). Run from anywhere with the project's Python:
@@ -23,7 +23,8 @@ DEMO = ROOT/'nbs'/'13_dashboard_demo.ipynb'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
 IMAGES = {'code maps': 'img.text-vq-codemaps', 'usage histogram': 'img.text-vq-usage',
-          'reconstructions': 'img.text-vq-reconstructions', 'curves': 'img.text-vq-curves'}
+          'reconstructions': 'img.text-vq-reconstructions', 'sampled images': 'img.text-vq-sampled',
+          'curves': 'img.text-vq-curves'}
 T0 = time.monotonic()
 
 

@@ -5,7 +5,7 @@
 # %% ../nbs/08_widgets.ipynb #71b528c5
 from __future__ import annotations
 
-import copy, html, inspect, io, math, threading, time, traceback
+import copy, html, inspect, io, math, threading, time, traceback, warnings
 
 import numpy as np
 import torch
@@ -19,16 +19,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image as PILImage
 
 from .data import CaptionedData, Tokenizer, from_pixel_range
+from . import transformer as transformer_module  # SAMPLED_DECODING is read from it when a panel is made
 from .transformer import eval_mode
 from .training import Callback, LiveParams
 from .single_phase import train_single_phase
 from .multi_phase import train_multi_phase
 
 # %% auto #0
-__all__ = ['CURVES', 'LIVE_KEYS', 'LOG_CURVES', 'FIXED_LIMITS', 'RECIPES', 'SLIDERS', 'figure_png', 'code_colours',
-           'code_norm_kwargs', 'display_images', 'image_widget', 'BlitFrame', 'fitted_limits', 'binned', 'CurvesPanel',
-           'UsagePanel', 'CodeMapPanel', 'ReconstructionPanel', 'ModelSnapshot', 'CodebookExplorer', 'TextToImagePanel',
-           'RunStopped', 'live_params_for', 'DashboardCallback', 'Dashboard']
+__all__ = ['CURVES', 'LIVE_KEYS', 'LOG_CURVES', 'FIXED_LIMITS', 'NEVER_TRAINED_NOTE', 'RECIPES', 'SLIDERS', 'figure_png',
+           'code_colours', 'code_norm_kwargs', 'display_images', 'image_widget', 'BlitFrame', 'fitted_limits', 'binned',
+           'CurvesPanel', 'UsagePanel', 'CodeMapPanel', 'ReconstructionPanel', 'ModelSnapshot', 'CodebookExplorer',
+           'sampled_decoding', 'generate_quietly', 'decoding_text', 'TextToImagePanel', 'SampledPanel', 'RunStopped',
+           'live_params_for', 'DashboardCallback', 'Dashboard']
 
 # %% ../nbs/08_widgets.ipynb #df843d3f
 def figure_png(fig:Figure, dpi:int=72) -> bytes:
@@ -262,8 +264,8 @@ class CodeMapPanel:
         self.widget.value = self.frame.png()
 
 class ReconstructionPanel:
-    "Rows original | reconstruction | reconstruction from predicted codes of a fixed batch, with captions."
-    ROWS = ('original', 'reconstruction', 'from predicted codes')
+    "Rows original | reconstruction | reconstruction from the argmax predicted codes of a fixed batch, with captions."
+    ROWS = ('original', 'reconstruction', 'from argmax codes')
     def __init__(self, images:torch.Tensor, captions:list, dpi:int=72):
         pictures = display_images(images)
         self.n_images = len(pictures)
@@ -326,6 +328,7 @@ class ModelSnapshot:
 class CodebookExplorer:
     "Pick a code: its decoded patch, the validation images and positions where it is used most, its usage over time."
     def __init__(self, snapshot:ModelSnapshot, images:torch.Tensor, usage_log=None, n_top:int=6, dpi:int=72):
+        if n_top < 1: raise ValueError(f"n_top must be at least 1, got {n_top}")
         self.snapshot, self.images, self.n_top, self.dpi = snapshot, images, n_top, dpi
         self.usage_log = usage_log if usage_log is not None else (lambda: [])
         self._lock, self._quiet = threading.Lock(), _Quiet()
@@ -392,9 +395,13 @@ class CodebookExplorer:
 
     def _figure(self, drawn, indices, n_codes) -> Figure:
         code, colour = drawn['code'], code_colours(n_codes)(drawn['code'])
-        fig = Figure(figsize=(10, 3.8))
-        layout = [['filled', 'single'] + ['usage'] * 4, [f'top{i}' for i in range(6)]]
-        axes = fig.subplot_mosaic(layout, gridspec_kw=dict(left=0.02, right=0.98, top=0.9, bottom=0.03, hspace=0.35, wspace=0.25))
+        # one column per top image, and at least six: the two patches and the usage curve share the first row
+        n_columns = max(self.n_top, 6)
+        fig = Figure(figsize=(10 * n_columns / 6, 3.8))
+        layout = [['filled', 'single'] + ['usage'] * (n_columns - 2),
+                  [f'top{i}' for i in range(self.n_top)] + ['.'] * (n_columns - self.n_top)]
+        axes = fig.subplot_mosaic(layout, empty_sentinel='.',
+                                  gridspec_kw=dict(left=0.02, right=0.98, top=0.9, bottom=0.03, hspace=0.35, wspace=0.25))
         for name, title in (('filled', 'map filled with it'), ('single', 'single-code latent')):
             _bare(axes[name]); axes[name].imshow(display_images(drawn[name])[0], vmin=0, vmax=1)
             axes[name].set_title(title, fontsize=8)
@@ -411,7 +418,7 @@ class CodebookExplorer:
         usage.set_xlabel('step', fontsize=8); usage.tick_params(labelsize=7)
         scale = self.images.shape[-1] / indices.shape[-1]
         pictures = display_images(self.images[drawn['top_images']]) if drawn['top_images'] else []
-        for slot in range(6):
+        for slot in range(self.n_top):
             ax = axes[f'top{slot}']; _bare(ax)
             if slot >= len(pictures):
                 if slot == 0: ax.text(0.5, 0.5, 'not used on\nthese images', ha='center', va='center', fontsize=8, transform=ax.transAxes)
@@ -423,31 +430,71 @@ class CodebookExplorer:
             ax.set_title(f'image {image_index}: ×{drawn["top_counts"][slot]}', fontsize=8)
         return fig
 
+# %% ../nbs/08_widgets.ipynb #0a2e9485
+NEVER_TRAINED_NOTE = ("this Transformer was never trained with known codes (no masked objective): its steps only reorder "
+                      "independent draws (train with masked=True)")
+# `warnings.catch_warnings` changes process-wide state: the panels' quiet calls take turns
+_quiet_generation = threading.Lock()
+
+def sampled_decoding() -> dict:
+    "A copy of `text_vq.transformer.SAMPLED_DECODING`, the library's one default of sampled decoding, as it is now."
+    return dict(transformer_module.SAMPLED_DECODING)
+
+def generate_quietly(transformer, texts:torch.Tensor, generator:torch.Generator|None=None, **decoding) -> tuple[torch.Tensor, str]:
+    """`transformer.generate(texts, generator=generator, **decoding)` without its warning about iterative decoding of a
+    model never trained with known codes; returns the codes and, in place of the warning, a note ('' when none applies)."""
+    note = NEVER_TRAINED_NOTE if decoding.get('steps', 1) > 1 and int(transformer.code_reading_steps) == 0 else ''
+    with _quiet_generation, warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='this TextToCodes was never trained with known codes', category=UserWarning)
+        return transformer.generate(texts, generator=generator, **decoding), note
+
+def decoding_text(decoding:dict) -> str:
+    "A short description of `decoding` (arguments of `TextToCodes.generate`) for a figure's title."
+    t, k = decoding.get('temperature', 0.), decoding.get('top_k')
+    steps, w = decoding.get('steps', 1), decoding.get('guidance', 0.)
+    parts = [f"temperature {t:g}" + (f", top-k {k}" if k else '') if t > 0 else 'argmax',
+             f"{steps} steps" if steps > 1 else 'one pass'] + ([f"guidance {w:g}"] if w > 0 else [])
+    return ', '.join(parts)
+
 # %% ../nbs/08_widgets.ipynb #a924ae3d
 class TextToImagePanel:
-    "A caption box, temperature and top-k sliders: images decoded from the codes the Transformer predicts for the caption."
+    "A caption box and decoding sliders (temperature, top-k, steps, guidance): images from the codes generated for the caption."
     def __init__(self, snapshot:ModelSnapshot, tokenizer:Tokenizer, caption:str='', n_samples:int=4, dpi:int=72):
         self.snapshot, self.tokenizer, self.dpi = snapshot, tokenizer, dpi
         self._lock, self._quiet = threading.Lock(), _Quiet()
+        start = sampled_decoding()  # the sliders start at the library's default of sampled decoding
+        self.confidence_noise = start['confidence_noise']
         self.caption = widgets.Text(value=caption, description='caption', continuous_update=False,
                                     layout=widgets.Layout(width='420px'))
-        self.temperature = widgets.FloatSlider(value=0., min=0., max=2., step=0.05, description='temperature',
-                                               continuous_update=False)
-        self.top_k = widgets.IntSlider(value=0, min=0, max=1, description='top-k (0: all)', continuous_update=False,
-                                       style={'description_width': 'initial'})
+        self.temperature = widgets.FloatSlider(value=start['temperature'], min=0., max=max(2., start['temperature']),
+                                               step=0.05, description='temperature', continuous_update=False)
+        top_k = start['top_k'] or 0
+        self.top_k = widgets.IntSlider(value=top_k, min=0, max=max(1, top_k), description='top-k (0: all)',
+                                       continuous_update=False, style={'description_width': 'initial'})
+        self.steps = widgets.IntSlider(value=start['steps'], min=1, max=max(16, start['steps']), description='steps',
+                                       continuous_update=False)
+        self.guidance = widgets.FloatSlider(value=start['guidance'], min=0., max=max(4., start['guidance']), step=0.25,
+                                            description='guidance', readout_format='.2f', continuous_update=False)
         self.n_samples = widgets.IntSlider(value=n_samples, min=1, max=8, description='samples', continuous_update=False)
         self.seed = widgets.IntText(value=0, description='seed', layout=widgets.Layout(width='160px'))
         self.generate_button = widgets.Button(description='generate', button_style='primary')
         self.flags = widgets.HTML()
         self.flags.add_class('text-vq-flags')
         self.image = image_widget('text-vq-generated')
-        for control in (self.caption, self.temperature, self.top_k, self.n_samples, self.seed):
+        for name in ('temperature', 'top_k', 'steps', 'guidance'): getattr(self, name).add_class(f'text-vq-{name}')
+        for control in (self.caption, self.temperature, self.top_k, self.steps, self.guidance, self.n_samples, self.seed):
             control.observe(self._quiet(self.generate), 'value')
         self.generate_button.on_click(lambda _: self.generate())
         self.widget = widgets.VBox([widgets.HBox([self.caption, self.generate_button]),
-                                    widgets.HBox([self.temperature, self.top_k]), widgets.HBox([self.n_samples, self.seed]),
-                                    self.flags, self.image])
+                                    widgets.HBox([self.temperature, self.top_k]), widgets.HBox([self.steps, self.guidance]),
+                                    widgets.HBox([self.n_samples, self.seed]), self.flags, self.image])
         self.widget.add_class('text-vq-text-panel')
+
+    @property
+    def decoding(self) -> dict:
+        "The `TextToCodes.generate` arguments the sliders set now."
+        return dict(steps=self.steps.value, temperature=self.temperature.value, top_k=self.top_k.value or None,
+                    guidance=self.guidance.value, confidence_noise=self.confidence_noise)
 
     def generate(self) -> dict|None:
         "Images for the caption with the current settings; returns what was drawn, None when nothing could be."
@@ -466,24 +513,70 @@ class TextToImagePanel:
             if not words or self.snapshot.transformer is None: return None
             n_codes = self.snapshot.transformer.n_embeddings
             self._quiet.set(self.top_k, max=n_codes)
-            temperature, top_k, n = self.temperature.value, self.top_k.value or None, self.n_samples.value
+            decoding, n = self.decoding, self.n_samples.value
             texts = self.tokenizer.encode(caption, truncate=True)[None].repeat(n, 1)
             with self.snapshot.lock, torch.no_grad():
                 device = self.snapshot.device
                 generator = torch.Generator(device=device).manual_seed(self.seed.value)
-                indices = self.snapshot.transformer.generate(texts.to(device), temperature=temperature, top_k=top_k,
-                                                             generator=generator)
+                indices, note = generate_quietly(self.snapshot.transformer, texts.to(device), generator, **decoding)
                 images = self.snapshot.vqvae.decode_indices(indices)
+            if note: self.flags.value = '<br>'.join(notes + [f'⚠ {html.escape(note)}'])
             fig = Figure(figsize=(1.25 * n + 0.2, 3.1))
             fig.subplots_adjust(left=0.01, right=0.99, top=0.82, bottom=0.01, wspace=0.06, hspace=0.06)
             axes = fig.subplots(2, n, squeeze=False)
             for ax, picture, idx in zip(axes.T, display_images(images), indices.cpu().numpy()):
                 _bare(ax[0]); _bare(ax[1])
                 ax[0].imshow(picture, vmin=0, vmax=1); ax[1].imshow(idx, **code_norm_kwargs(n_codes))
-            k_text = f', top-k {top_k}' if top_k and temperature > 0 else ''
-            fig.suptitle(f'"{_wrap(caption, 60)}"  (temperature {temperature:g}{k_text})', fontsize=9)
+            fig.suptitle(f'"{_wrap(caption, 60)}"  ({decoding_text(decoding)})', fontsize=9)
             self.image.value = figure_png(fig, self.dpi)
-            return dict(images=images, indices=indices, unknown=unknown)
+            return dict(images=images, indices=indices, unknown=unknown, decoding=decoding, note=note)
+
+# %% ../nbs/08_widgets.ipynb #4d8e39f3
+class SampledPanel:
+    "Images from codes *sampled* for the captions of a fixed batch: `n_samples` rows, one column per caption, a fixed seed."
+    def __init__(self, texts:torch.Tensor, image_size:int, n_samples:int=2, decoding:dict|None=None, seed:int=0, dpi:int=72):
+        if n_samples < 1: raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        self.texts, self.n_images, self.n_samples, self.seed = texts, len(texts), n_samples, seed
+        self.decoding = sampled_decoding() if decoding is None else dict(decoding)
+        self.indices = None  # the codes of the last `sample`, (n_samples · B, H, W), sample-major
+        # the reconstruction panel's width and margins, so that the columns line up under its captions
+        width, height = self.n_images * 1.15 + 0.4, n_samples * 1.15 + 0.45
+        figure = Figure(figsize=(width, height))
+        figure.subplots_adjust(left=0.4 / width, right=0.995, top=1 - 0.45 / height, bottom=0.01, wspace=0.06, hspace=0.06)
+        self.frame = BlitFrame(figure, dpi)
+        axes = figure.subplots(n_samples, self.n_images, squeeze=False)
+        for ax in axes.ravel(): _bare(ax)
+        for r in range(n_samples): axes[r, 0].set_ylabel(f'sample {r + 1}', fontsize=8)
+        blank = np.ones((image_size, image_size, 3))
+        self.rows = [[self.frame.animate(ax.imshow(blank, vmin=0, vmax=1))[0] for ax in row] for row in axes]
+        self.title, = self.frame.animate(figure.text(0.4 / width, 1 - 0.06 / height, '', fontsize=8, va='top'))
+        self.note, = self.frame.animate(figure.text(0.4 / width, 1 - 0.24 / height, '', fontsize=7, va='top', color='#c00'))
+        self.missing, = self.frame.animate(axes[0, 0].text(0.05, 0.5, 'no Transformer yet', fontsize=8,
+                                                            transform=axes[0, 0].transAxes))
+        self.widget = image_widget('text-vq-sampled')
+        self.update(None)
+
+    def sample(self, vqvae, transformer) -> tuple[torch.Tensor|None, str]:
+        """Images `(n_samples · B, C, S, S)` (sample-major) decoded from codes `transformer` samples for the captions, from
+        the panel's seed, and `generate_quietly`'s note; `(None, '')` before a Transformer exists. Keeps the codes in `indices`."""
+        if transformer is None:
+            self.indices = None
+            return None, ''
+        device = next(transformer.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        with torch.no_grad():
+            self.indices, note = generate_quietly(transformer, self.texts.to(device).repeat(self.n_samples, 1), generator,
+                                                  **self.decoding)
+            return vqvae.decode_indices(self.indices), note
+
+    def update(self, images:torch.Tensor|None, note:str=''):
+        "Redraw from `images` as `sample` returns them (None before a Transformer exists), with `note` under the title."
+        pictures = display_images(images) if images is not None else np.ones((self.n_samples * self.n_images, 1, 1, 3))
+        for artist, picture in zip((artist for row in self.rows for artist in row), pictures): artist.set_data(picture)
+        self.missing.set_visible(images is None)
+        self.title.set_text(f"sampled from the same captions ({decoding_text(self.decoding)}, seed {self.seed})")
+        self.note.set_text(note)
+        self.widget.value = self.frame.png()
 
 # %% ../nbs/08_widgets.ipynb #6be8753e
 RECIPES = {'single': train_single_phase, 'multi': train_multi_phase}
@@ -533,13 +626,15 @@ class Dashboard:
     "Run a training recipe in a background thread and steer and watch it from widgets."
     def __init__(self, data:CaptionedData, recipe='single', hp:LiveParams|None=None, cbs=(), n_show:int=8,
                  usage_window:int=50, min_interval:float=0.5, max_draw_fraction:float=0.1, explore_images:int=256,
-                 dpi:int=72, **recipe_kwargs):
+                 dpi:int=72, n_sampled:int=2, sampled_seed:int=0, **recipe_kwargs):
         if isinstance(recipe, str):
             if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; known: {list(RECIPES)}, or pass a function")
             recipe = RECIPES[recipe]
         if not callable(recipe): raise TypeError(f"recipe must be a name or a function, got {type(recipe).__name__}")
         if usage_window < 1: raise ValueError(f"usage_window must be >= 1 step, got {usage_window}")
         if not 0 < max_draw_fraction <= 1: raise ValueError(f"max_draw_fraction must lie in (0, 1], got {max_draw_fraction}")
+        if n_sampled < 1: raise ValueError(f"n_sampled must be at least 1, got {n_sampled}")
+        self.n_sampled, self.sampled_seed = n_sampled, sampled_seed
         self.hp = hp if hp is not None else live_params_for(recipe, recipe_kwargs)
         self.callback = DashboardCallback(self)
         try: inspect.signature(recipe).bind(data, hp=self.hp, cbs=[self.callback, *cbs], progress=False, **recipe_kwargs)
@@ -585,7 +680,7 @@ class Dashboard:
         self.error_box = widgets.HTML()
         self.error_box.add_class('text-vq-error')
         self.curves = CurvesPanel(self.dpi)
-        self.usage = self.code_maps = self.reconstructions = None
+        self.usage = self.code_maps = self.reconstructions = self.sampled = None
         self.panel_box = widgets.VBox([widgets.HTML('<i>the panels fill in at the first step</i>')])
         self.explorer = CodebookExplorer(self.snapshot, split.images[:explore_images], usage_log=lambda: list(self._usage_log), dpi=self.dpi)
         self.text_panel = TextToImagePanel(self.snapshot, self.data.tokenizer, caption=self.batch_captions[0], dpi=self.dpi)
@@ -800,9 +895,15 @@ class Dashboard:
             self.usage = UsagePanel(n_codes, self.dpi)
             self.code_maps = CodeMapPanel(self.batch_images, indices.shape[1:], n_codes, dpi=self.dpi)
             self.reconstructions = ReconstructionPanel(self.batch_images, self.batch_captions, dpi=self.dpi)
+            self.sampled = SampledPanel(self.batch_texts, self.batch_images.shape[-1], self.n_sampled, seed=self.sampled_seed,
+                                        dpi=self.dpi)
             self.panel_box.children = [widgets.HBox([self.usage.widget, self.code_maps.widget],
-                                                    layout=widgets.Layout(flex_flow='row wrap')), self.reconstructions.widget]
+                                                    layout=widgets.Layout(flex_flow='row wrap')),
+                                       self.reconstructions.widget, self.sampled.widget]
+        # the sampled grid: `steps` Transformer passes on the same snapshot, inside this redraw's time (and budget)
+        with self.snapshot.lock: sampled, note = self.sampled.sample(self.snapshot.vqvae, self.snapshot.transformer)
         self.usage.update(*self._usage_counts(vqvae))
         self.code_maps.update(indices)
         self.reconstructions.update(reconstructions, predicted)
+        self.sampled.update(sampled, note)
         self._show_status()
