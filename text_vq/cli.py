@@ -5,7 +5,7 @@
 # %% ../nbs/09_cli.ipynb #70dbfa09
 from __future__ import annotations
 
-import inspect, json, os, sys, time
+import csv, inspect, json, math, os, re, sys, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,21 +15,23 @@ import torch
 import torch.distributed as dist
 from fastcore.script import Param, call_parse
 
-from .data import (CaptionedData, attribute_accuracy, digit_accuracy, digit_labels, get_data, show_batch,
-                          train_digit_judge)
+from .data import (CaptionedData, attribute_accuracy, digit_accuracy, digit_labels, from_pixel_range, get_data,
+                          show_batch, train_digit_judge)
 from .vqvae import VQVAE
-from .transformer import TextToCodes
-from .metrics import evaluate
+from .transformer import SAMPLED_DECODING, TextToCodes, eval_mode
+from .metrics import distinct_grids, diversity, evaluate, mean_pairwise_distance, real_pairwise_distance
 from .training import (Callback, CheckpointError, broadcast_object, distributed_world, latest_checkpoint,
                               models_from_checkpoint)
 from .single_phase import CombinedModel, train_single_phase
 from .multi_phase import extract_codes, train_multi_phase
 
 # %% auto #0
-__all__ = ['RUN_PHASES', 'EVAL_KEYS', 'TABLE_ROWS', 'INVOCATION_OPTIONS', 'resolve_device', 'distributed_launch', 'main_print',
-           'load_data', 'find_checkpoint', 'load_models', 'generate_images', 'save_grid', 'read_metrics', 'MetricsLog',
-           'PhaseBanner', 'EvalPrinter', 'SampleGridCallback', 'metrics_table', 'final_report', 'print_summary',
-           'TrainResult', 'train_defaults', 'run_training', 'text_vq_train', 'encode_captions', 'generate_grid',
+__all__ = ['RUN_PHASES', 'EVAL_KEYS', 'TABLE_ROWS', 'ARGMAX_DECODING', 'INVOCATION_OPTIONS', 'resolve_device',
+           'distributed_launch', 'main_print', 'load_data', 'find_checkpoint', 'load_models', 'unique_warnings',
+           'generate_images', 'save_grid', 'image_file_stem', 'save_images', 'read_metrics', 'MetricsLog',
+           'PhaseBanner', 'EvalPrinter', 'SampleGridCallback', 'metrics_table', 'warn_untrained_guidance',
+           'sample_grids', 'decoding_report', 'final_report', 'decoding_table', 'print_summary', 'TrainResult',
+           'train_defaults', 'run_training', 'text_vq_train', 'encode_captions', 'is_deterministic', 'generate_grid',
            'text_vq_generate', 'run_extraction', 'text_vq_extract_codes']
 
 # %% ../nbs/09_cli.ipynb #00d6517d
@@ -92,13 +94,26 @@ def load_models(path, device='cpu', need_transformer:bool=True) -> tuple:
     return vqvae, transformer, tokenizer, ckpt
 
 # %% ../nbs/09_cli.ipynb #a2a20d68
+@contextmanager
+def unique_warnings():
+    "Collect the block's warnings and issue each (category, message) once when it ends (batched decoding warns per batch)."
+    with warnings.catch_warnings(record=True) as caught: yield
+    seen = set()
+    for w in caught:
+        if (w.category, str(w.message)) in seen: continue
+        seen.add((w.category, str(w.message)))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
 @torch.no_grad()
 def generate_images(vqvae:VQVAE, transformer:TextToCodes, texts:torch.Tensor, temperature:float=0., top_k:int|None=None,
-                    generator:torch.Generator|None=None, batch_size:int=256) -> torch.Tensor:
-    "Images `(B, C, S, S)` (on the CPU) decoded from the codes `transformer` predicts for the token ids `texts` `(B, T)`."
+                    generator:torch.Generator|None=None, batch_size:int=256, **decoding) -> torch.Tensor:
+    """Images `(B, C, S, S)` (on the CPU) decoded from the codes `transformer` predicts for the token ids `texts` `(B, T)`.
+    `decoding` takes `TextToCodes.generate`'s `steps`, `guidance` and `confidence_noise`; without them, one pass."""
     model, device = CombinedModel(vqvae, transformer), next(vqvae.parameters()).device
-    return torch.cat([model.generate(texts[i:i + batch_size].to(device), temperature, top_k, generator).cpu()
-                      for i in range(0, len(texts), batch_size)])
+    def batches(): return torch.cat([model.generate(texts[i:i + batch_size].to(device), temperature, top_k, generator, **decoding).cpu()
+                                     for i in range(0, len(texts), batch_size)])
+    if len(texts) <= batch_size: return batches()
+    with unique_warnings(): return batches()  # a warning per batch otherwise
 
 def save_grid(images:torch.Tensor, captions:list[str], path, ncols:int=8) -> Path:
     "A PNG at `path` of `images` with their captions (`text_vq.data.show_batch`)."
@@ -106,6 +121,37 @@ def save_grid(images:torch.Tensor, captions:list[str], path, ncols:int=8) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     show_batch(images, captions, ncols=ncols).savefig(path, dpi=110)
     return path
+
+def image_file_stem(caption:str, max_len:int=40) -> str:
+    "A file-name stem for `caption` that any file system accepts: runs of lower-case ASCII letters and digits, joined by '-'."
+    return re.sub(r'[^a-z0-9]+', '-', caption.lower()).strip('-')[:max_len].strip('-') or 'image'
+
+def save_images(images:torch.Tensor, captions:list[str], folder, overwrite:bool=False) -> Path:
+    """One PNG per image in `folder` (`000_big-red-circle-top-left.png`, ...) and their `captions.csv` (`file,caption`), the
+    kit's folder format, so `folder_data(folder)` and `text_vq_train --data folder` read them back. The captions file
+    comes last, through a temporary file, so a failure leaves none or the whole one; returns its path."""
+    from PIL import Image
+    if len(images) != len(captions): raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    folder = Path(folder)
+    captions_path = folder/'captions.csv'
+    if captions_path.exists() and not overwrite: raise FileExistsError(f"{captions_path} exists: choose another folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    width = max(3, len(str(len(images) - 1)))
+    pixels = (from_pixel_range(images.detach().float().cpu()) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    rows = []
+    for i, (image, caption) in enumerate(zip(pixels, captions)):
+        name = f"{i:0{width}d}_{image_file_stem(caption)}.png"
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder/name)
+        rows.append((name, caption))
+    tmp = folder/'captions.csv.tmp'
+    try:
+        with open(tmp, 'w', newline='', encoding='utf-8') as f:
+            writer = csv.writer(f)
+            writer.writerow(('file', 'caption'))
+            writer.writerows(rows)
+        os.replace(tmp, captions_path)
+    finally: tmp.unlink(missing_ok=True)
+    return captions_path
 
 # %% ../nbs/09_cli.ipynb #593f6bc5
 def read_metrics(path) -> list[dict]:
@@ -196,12 +242,82 @@ def metrics_table(columns:dict) -> str:
     lines += [f"{k:<20}" + ''.join(cell(c.get(k)) for c in columns.values()) for k in rows]
     return '\n'.join(lines)
 
-def final_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, out:Path, n_samples:int=16) -> dict:
-    "Test metrics, judged accuracy of images generated from the test captions (shapes, digits), and `out/samples.png`."
+def warn_untrained_guidance(transformer:TextToCodes, guidance:float):
+    "Warn when `guidance` contrasts with a null caption that never trained (it starts at zero; only caption dropout moves it)."
+    if guidance > 0 and not transformer.null_caption.detach().any().item():
+        warnings.warn("this TextToCodes never trained its null caption (no caption dropout): classifier-free guidance "
+                      "contrasts each caption with an untrained one", stacklevel=2)
+
+def _warning_hint(message:str) -> str:
+    "What a command-line user can do about a decoding warning."
+    if 'never trained with known codes' in message: return ' (train with --masked, or decode with --steps 1)'
+    if 'never trained its null caption' in message: return ' (train with --caption_dropout, or decode with --guidance 0)'
+    return ''
+
+ARGMAX_DECODING = dict(steps=1, temperature=0., top_k=None, guidance=0.)  # the seed's one-pass argmax
+
+def _first_of_each_caption(captions:list[str], n:int) -> list[int]:
+    "Index of the first image of each of the first `n` distinct captions."
+    firsts = {}
+    for i, caption in enumerate(captions):
+        if len(firsts) == n: break
+        firsts.setdefault(caption, i)
+    return list(firsts.values())
+
+@torch.no_grad()
+def sample_grids(vqvae:VQVAE, transformer:TextToCodes, texts:torch.Tensor, k:int, generator=None, batch_size:int=256,
+                 **settings) -> tuple[torch.Tensor, torch.Tensor]:
+    "Codes `(C, k, H, W)` and images `(C, k, ...)` (on the CPU) of `k` samples for each of the `C` captions `texts`, decoded with `settings`."
+    device = next(vqvae.parameters()).device
+    rows = texts.repeat_interleave(k, 0)
+    codes = torch.cat([transformer.generate(rows[i:i + batch_size].to(device), generator=generator, **settings)
+                       for i in range(0, len(rows), batch_size)])
+    with eval_mode(vqvae): images = vqvae.decode_indices(codes).cpu()
+    return codes.cpu().view(len(texts), k, *codes.shape[1:]), images.view(len(texts), k, *images.shape[1:])
+
+def decoding_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, split:str, n_captions:int=32, k:int=4,
+                    judge=None, seed:int=0) -> dict:
+    """Fidelity and diversity of argmax and of the default sampled decoding (`SAMPLED_DECODING`): `k` samples for each of
+    the first `n_captions` distinct captions of `split` (and of the held-out split, on the shapes): judged accuracy (shapes,
+    digits with `judge`), distinct code grids per caption, and `diversity` against real images of one caption."""
+    ds = data.splits[split]
+    try: reference = real_pairwise_distance(ds.images, ds.texts)
+    except ValueError: reference = None  # no caption with two images: no real variety to compare with
+    picked = {split: ds}
+    if data.name == 'shapes' and len(data.splits.get('heldout', ())): picked['heldout'] = data.splits['heldout']
+    chosen = {name: _first_of_each_caption(s.captions, n_captions) for name, s in picked.items()}
+    report = {'data': data.name, 'split': split, 'captions': len(chosen[split]), 'samples_per_caption': k,
+              'real_pairwise_distance': reference}
+    for name, settings in (('argmax', ARGMAX_DECODING), ('sampled', SAMPLED_DECODING)):
+        generator = torch.Generator(next(vqvae.parameters()).device).manual_seed(seed)
+        result = {'settings': dict(settings)}
+        with warnings.catch_warnings(record=True) as caught:
+            warn_untrained_guidance(transformer, settings['guidance'])
+            for part, s in picked.items():
+                codes, images = sample_grids(vqvae, transformer, s.texts[chosen[part]], k, generator, **settings)
+                flat, which = images.flatten(0, 1), [i for i in chosen[part] for _ in range(k)]
+                key = 'judged' if part == split else f'judged_{part}'
+                if data.name == 'shapes': result[key] = attribute_accuracy(flat, [s.attributes[i] for i in which])['all']
+                elif data.name == 'digits' and judge is not None:
+                    result[key] = digit_accuracy(judge, flat, digit_labels(s)[which])
+                if part != split: continue
+                result['distinct_grids'] = distinct_grids(codes)
+                result['pairwise_distance'] = mean_pairwise_distance(images) if k > 1 else 0.
+                result['diversity'] = None if reference is None or k < 2 else diversity(images, reference)
+        messages = list(dict.fromkeys(str(w.message) for w in caught))
+        if messages: result['warnings'] = messages
+        report[name] = result
+    return report
+
+def final_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, out:Path, n_samples:int=16,
+                 n_captions:int=32, samples_per_caption:int=4) -> dict:
+    """Test metrics, judged accuracy of images generated from the test captions (shapes, digits), argmax against the default
+    sampled decoding (`decoding_report`), and `out/samples.png`."""
     split = next(s for s in ('test', 'valid', 'train') if s in data.splits and len(data.splits[s]))
     ds = data.splits[split]
     report = {'split': split, **evaluate(vqvae, transformer, data.dataloader(split, 256))}
     generated = generate_images(vqvae, transformer, ds.texts)
+    judge = None
     if data.name == 'shapes':
         report['judged'] = attribute_accuracy(generated, ds.attributes)
         if len(data.splits.get('heldout', ())):
@@ -211,11 +327,28 @@ def final_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, out:P
         judge = train_digit_judge(data)
         report['judged_digits'] = {'generated': digit_accuracy(judge, generated, digit_labels(ds)),
                                    'real': digit_accuracy(judge, ds.images, digit_labels(ds))}
+    report['decoding'] = decoding_report(data, vqvae, transformer, split, n_captions, samples_per_caption, judge)
     report['samples'] = str(save_grid(generated[:n_samples], ds.captions[:n_samples], out/'samples.png'))
     return report
 
+def decoding_table(decoding:dict) -> str:
+    "The text table of a `decoding_report`: one column per decoding, then the sampled settings and any warning."
+    judged = {'shapes': 'judged: all four right', 'digits': "judged: caption's digit"}.get(decoding['data'], 'judged')
+    rows = [('judged', judged, '.1%'), ('judged_heldout', 'judged: held-out pairs', '.1%'),
+            ('distinct_grids', 'distinct grids', '.2f'), ('diversity', 'diversity (real = 1)', '.2f')]
+    columns = {name: decoding[name] for name in ('argmax', 'sampled')}
+    def cell(v, f): return f"{v:>10{f}}" if isinstance(v, (int, float)) else f"{'-':>10}"
+    lines = [f"decoding: {decoding['samples_per_caption']} samples of each of {decoding['captions']} {decoding['split']} captions"]
+    lines.append(f"{'':<24}" + ''.join(f"{n:>10}" for n in columns))
+    lines += [f"{label:<24}" + ''.join(cell(c.get(key), f) for c in columns.values())
+              for key, label, f in rows if any(key in c for c in columns.values())]
+    settings = ', '.join(f"{k} {v}" for k, v in columns['sampled']['settings'].items())
+    lines.append(f"sampled: {settings} (text_vq.transformer.SAMPLED_DECODING)")
+    lines += [f"warning: {m}{_warning_hint(m)}" for c in columns.values() for m in c.get('warnings', ())]
+    return '\n'.join(lines)
+
 def print_summary(columns:dict, report:dict, seconds:float):
-    "The final metrics table and the judged accuracy, on process 0."
+    "The final metrics table, the judged accuracy and the decoding table, on process 0."
     main_print('\n' + metrics_table({**columns, f"final ({report['split']})": report}))
     for key, label in (('judged', f"{report['split']} captions"), ('judged_heldout', 'held-out pairs')):
         if key in report:
@@ -226,6 +359,7 @@ def print_summary(columns:dict, report:dict, seconds:float):
         j = report['judged_digits']
         main_print(f"judged accuracy on {report['split']} captions: {j['generated']:.1%} of generated images read as the "
                    f"caption's digit (judge: an SVM trained on real digits, {j['real']:.1%} on the real {report['split']} digits)")
+    if 'decoding' in report: main_print('\n' + decoding_table(report['decoding']))
     main_print(f"samples: {report['samples']}   wall time: {seconds:.0f} s")
 
 # %% ../nbs/09_cli.ipynb #01f55118
@@ -256,6 +390,7 @@ def _check_options(config:dict, world_size:int) -> str|None:
     if config['batch_size'] % world_size:
         return f"--batch_size {config['batch_size']} (the global batch) does not split evenly over {world_size} processes"
     if not 0 <= config['phase3_frac'] <= 1: return f"--phase3_frac must lie in [0, 1], got {config['phase3_frac']}"
+    if not 0 <= config['caption_dropout'] < 1: return f"--caption_dropout must lie in [0, 1), got {config['caption_dropout']}"
 
 def _prepare_run(out:Path, config:dict, resume:bool, world_size:int) -> dict|str:
     "The checked configuration of the run in `out`, or the problem with it."
@@ -311,16 +446,17 @@ def run_training(**options) -> TrainResult:
     common = dict(batch_size=c['batch_size'], lambda_xent=c['lambda_xent'], beta=c['beta'], vqvae_config=vqvae_config,
                   transformer_config=transformer_config, cbs=cbs, eval_every=c['eval_every'], checkpoint_every=c['checkpoint_every'],
                   progress=opts['progress'], seed=c['seed'], device=resolve_device(opts['device']))
+    objective = dict(masked=c['masked'], caption_dropout=c['caption_dropout'])  # of every phase that trains the Transformer
     try:
         if c['recipe'] == 'single':
             resume = broadcast_object(latest_checkpoint(out/'checkpoints'/'single')) if opts['resume'] else None
-            trainer = train_single_phase(data, c['steps'], warmup_steps=c['warmup'], ramp_steps=c['ramp'], lr=c['lr'],
+            trainer = train_single_phase(data, c['steps'], warmup_steps=c['warmup'], ramp_steps=c['ramp'], lr=c['lr'], **objective,
                                          checkpoint_dir=out/'checkpoints'/'single', resume=resume, **common)
             vqvae, transformer = trainer.vqvae, trainer.transformer
             reports = {'single (valid)': trainer.evals[-1]} if getattr(trainer, 'evals', None) else {}
         else:
             run = train_multi_phase(data, c['steps'], c['phase2_steps'], c['phase3_frac'], codes_path=out/'codes.pt',
-                                    group_captions=c['group_captions'],
+                                    group_captions=c['group_captions'], **objective,
                                     phase1_lr=c['lr'], phase2_lr=c['phase2_lr'], phase3_lr=c['phase3_lr'],
                                     checkpoint_dir=out/'checkpoints', resume=opts['resume'], **common)
             vqvae, transformer = run.vqvae, run.transformer
@@ -367,6 +503,8 @@ def text_vq_train(
     n_layers:int=1,  # Transformer layers
     n_heads:int=4,  # Transformer attention heads
     dropout:float=0.1,  # Transformer dropout
+    masked:bool=False,  # also train the Transformer to fill in masked codes given the others, for iterative decoding (text_vq_generate --steps)
+    caption_dropout:float=0.0,  # fraction of training captions replaced by the null caption, for classifier-free guidance (text_vq_generate --guidance); in [0, 1)
     eval_every:int=500,  # evaluate on the validation split (and draw a sample grid) every this many steps
     checkpoint_every:int=250,  # write a checkpoint every this many steps
     log_every:int=10,  # write a metrics.jsonl line every this many steps
@@ -394,38 +532,79 @@ def encode_captions(tokenizer, captions:list[str]) -> torch.Tensor:
     try: return tokenizer.encode_batch(captions)[0]
     except ValueError as e: raise SystemExit(f"error: {e}") from None
 
+def _decoding_problem(temperature=0., top_k=None, steps=1, guidance=0., confidence_noise=0.) -> str|None:
+    "The first problem with these decoding options, or None (`--top_k`'s upper bound, K, needs the model)."
+    def number(value): return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not number(temperature): return f"--temperature must be a finite number >= 0 (0: the most likely code), got {temperature}"
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1: return f"--steps must be an int >= 1 (1: one pass), got {steps}"
+    if not number(guidance): return f"--guidance must be a finite number >= 0 (0: no guidance), got {guidance}"
+    if not number(confidence_noise): return f"--confidence_noise must be a finite number >= 0 (0: none), got {confidence_noise}"
+    if top_k is not None:
+        if top_k < 1: return f"--top_k must be at least 1, got {top_k}"
+        if temperature == 0:
+            return (f"--top_k {top_k} has no effect at --temperature 0 (the most likely code is taken): "
+                    "drop --top_k, or sample with a temperature above 0")
+
+def is_deterministic(temperature:float=0., steps:int=1, confidence_noise:float=0., **_) -> bool:
+    "Whether decoding draws the same codes every time: argmax in one pass, or iterative with no temperature and no confidence noise."
+    return temperature == 0 and (steps == 1 or confidence_noise == 0)
+
 def generate_grid(ckpt, captions:list[str], n:int=1, temperature:float=0., top_k:int|None=None, seed:int=0,
-                  device='cpu') -> tuple[torch.Tensor, list[str]]:
-    "`n` images per caption from the checkpoint or run `ckpt`, and the caption of each image."
+                  device='cpu', **decoding) -> tuple[torch.Tensor, list[str]]:
+    """`n` images per caption from the checkpoint or run `ckpt`, and the caption of each image. `decoding`:
+    `steps`, `guidance`, `confidence_noise` (`TextToCodes.generate`'s); without them, one pass without guidance."""
     if n < 1: raise SystemExit(f"error: --n must be at least 1, got {n}")
-    if temperature < 0: raise SystemExit(f"error: --temperature must be >= 0, got {temperature}")
+    problem = _decoding_problem(temperature, top_k, **decoding)
+    if problem: raise SystemExit(f"error: {problem}")
     vqvae, transformer, tokenizer, _ = load_models(ckpt, device)
     texts = encode_captions(tokenizer, list(captions)).repeat_interleave(n, 0)
     generator = torch.Generator(device).manual_seed(seed)
+    warn_untrained_guidance(transformer, decoding.get('guidance', 0.))
     if top_k is not None and not 1 <= top_k <= transformer.n_embeddings:
-        raise SystemExit(f"error: --top_k must lie in [1, {transformer.n_embeddings}], got {top_k}")
-    images = generate_images(vqvae, transformer, texts, temperature, top_k, generator)
+        raise SystemExit(f"error: --top_k must lie in [1, {transformer.n_embeddings}] (the codebook size), got {top_k}")
+    try: images = generate_images(vqvae, transformer, texts, temperature, top_k, generator, **decoding)
+    except ValueError as e: raise SystemExit(f"error: {e}") from None
     return images, [c for c in captions for _ in range(n)]
+
+def _names_folder(out:str) -> bool: return out.endswith(('/', os.sep)) or Path(out).is_dir()
 
 @call_parse
 def text_vq_generate(
     captions:Param("captions to draw, each in quotes", str, nargs='+'),
     ckpt:str|None=None,  # a checkpoint file, a folder of checkpoints, or a run folder (its latest phase)
     n:int=1,  # images per caption
-    out:str='grid.png',  # the PNG to write
-    temperature:float=0.,  # 0: most likely code at each position; above 0: sample
-    top_k:int|None=None,  # sample among the k most likely codes only
+    out:str='grid.png',  # a PNG file: one grid, captions under the images; a folder (ending in / or existing): one PNG per image and captions.csv
+    temperature:float=SAMPLED_DECODING['temperature'],  # 0: the most likely code; above 0: sample from softmax(logits / temperature)
+    top_k:int|None=SAMPLED_DECODING['top_k'],  # sample among the k most likely codes only (needs --temperature above 0)
+    steps:int=SAMPLED_DECODING['steps'],  # decoding passes: 1 predicts every code at once; more: iterative (MaskGIT), the surest codes first
+    guidance:float=SAMPLED_DECODING['guidance'],  # classifier-free guidance w: logits = cond + w·(cond − uncond); 0: none
+    confidence_noise:float=SAMPLED_DECODING['confidence_noise'],  # iterative decoding: Gumbel noise on the confidences that choose the codes to keep (annealed to 0)
     seed:int=0,  # seed of the sampling
     device:str|None=None,  # 'cpu', 'cuda', ... (default: CUDA if available)
 ):
-    "Draw images for captions with a trained run, as a grid PNG with the captions under the images."
+    """Draw images for captions with a trained run: a grid PNG, or a folder of PNGs with captions.csv (a data set). Samples by
+    default (text_vq.transformer.SAMPLED_DECODING); --temperature 0 --steps 1 --guidance 0 takes the most likely codes."""
     if ckpt is None: raise SystemExit("error: --ckpt is required: a checkpoint file or a run folder")
-    if n > 1 and temperature == 0:
-        print(f"note: --temperature 0 draws the same image {n} times per caption; pass e.g. --temperature 1 --top_k 5 to sample",
-              file=sys.stderr)
-    images, labels = generate_grid(ckpt, captions, n, temperature, top_k, seed, resolve_device(device))
-    path = save_grid(images, labels, out, ncols=n if n > 1 else min(8, len(images)))
-    print(f"wrote {path} ({len(images)} images)")
+    decoding = dict(steps=steps, guidance=guidance, confidence_noise=confidence_noise)
+    if temperature == 0 and top_k is not None and top_k == SAMPLED_DECODING['top_k']: top_k = None  # the default's, not asked for
+    problem = _decoding_problem(temperature, top_k, **decoding)
+    if problem: raise SystemExit(f"error: {problem}")
+    to_folder = _names_folder(out)
+    if to_folder and (Path(out)/'captions.csv').exists():
+        raise SystemExit(f"error: {Path(out)/'captions.csv'} exists (an earlier output?): choose another --out folder or remove it")
+    if n > 1 and is_deterministic(temperature, **decoding):
+        how = '--steps 1' if steps == 1 else '--confidence_noise 0'
+        print(f"note: --temperature 0 with {how} is deterministic: the {n} images of each caption are identical; "
+              "pass a temperature above 0 (e.g. --temperature 1) to sample", file=sys.stderr)
+    with warnings.catch_warnings(record=True) as caught:
+        images, labels = generate_grid(ckpt, captions, n, temperature, top_k, seed, resolve_device(device), **decoding)
+    for message in dict.fromkeys(str(w.message) for w in caught): print(f"warning: {message}{_warning_hint(message)}", file=sys.stderr)
+    if to_folder:
+        path = save_images(images, labels, out)
+        print(f"wrote {len(images)} images and {path} (a data set: text_vq_train --data {path.parent})")
+    else:
+        path = save_grid(images, labels, out, ncols=n if n > 1 else min(8, len(images)))
+        print(f"wrote {path} ({len(images)} images)")
 
 # %% ../nbs/09_cli.ipynb #6fe09660
 def run_extraction(ckpt, data:str|None=None, split:str='train', out='codes.pt', image_size:int|None=None,

@@ -1,11 +1,14 @@
 """Phase 2 offline vs online: seconds per epoch of Transformer training, default model sizes.
 
-Run: python nbs/benchmarks/bench_phase2.py [--data shapes|digits] [--n_train 4000] [--threads 2]
+Run: python nbs/benchmarks/bench_phase2.py [--data shapes|digits] [--n_train 4000] [--threads 2] [--masked]
 Online runs the frozen encoder on every batch; offline reads codes extracted once, one image per row or grouped by
-caption (the default of `train_phase2`: one Transformer pass per distinct caption, the same loss). All variants run in
-this process on the same data and models; the script prints each one's speed-up over online.
+caption (the default of `train_phase2`: one Transformer pass per distinct caption, the same loss). With --masked the
+three variants also run with the masked objective, where each image reads its own revealed codes: grouped batches
+then encode each caption once and run the code decoder once per image. All variants run in this process on the same
+data and models; the script prints each one's speed-up over online with the seed's objective.
 """
 import argparse, time
+from dataclasses import replace
 
 import torch
 
@@ -27,6 +30,7 @@ def main():
     p.add_argument('--n_train', type=int, default=4000, help='shapes only (digits has 1439)')
     p.add_argument('--batch_size', type=int, default=64)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--masked', action='store_true', help='also time the masked objective (MaskGIT)')
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = (shapes_data(n_train=args.n_train, n_valid=0, n_test=0, n_heldout=0) if args.data == 'shapes'
@@ -37,22 +41,26 @@ def main():
     n_batches = n_train // args.batch_size
 
     def trainer(stream, phase): return Trainer(vqvae, transformer, stream, phase, hp=LiveParams(lr=1e-3), device='cpu')
-    seconds = {'online (encoder per batch)': epoch_seconds(
-        trainer(BatchStream(data.train.images, data.train.texts, batch_size=args.batch_size), PHASE2_ONLINE), n_batches)}
     start = time.perf_counter()
     codes = extract_codes(vqvae, data.train, device='cpu')
     t_extract = time.perf_counter() - start
     texts, indices = codes['texts'], codes['indices'].long()
-    seconds['offline, one row per image'] = epoch_seconds(
-        trainer(BatchStream(texts, indices, batch_size=args.batch_size), PHASE2_OFFLINE), n_batches)
-    grouped = GroupedCodeStream(CaptionGroups.from_codes(texts, indices), batch_size=args.batch_size)
-    seconds['offline, grouped by caption'] = epoch_seconds(trainer(grouped, PHASE2_OFFLINE), grouped.batches_per_epoch)
+    seconds = {}
+    for masked in (False, True) if args.masked else (False,):
+        tag = ', masked' if masked else ''
+        online, offline = (replace(phase, masked=masked) for phase in (PHASE2_ONLINE, PHASE2_OFFLINE))
+        seconds[f'online (encoder per batch){tag}'] = epoch_seconds(
+            trainer(BatchStream(data.train.images, data.train.texts, batch_size=args.batch_size), online), n_batches)
+        seconds[f'offline, one row per image{tag}'] = epoch_seconds(
+            trainer(BatchStream(texts, indices, batch_size=args.batch_size), offline), n_batches)
+        grouped = GroupedCodeStream(CaptionGroups.from_codes(texts, indices), batch_size=args.batch_size)
+        seconds[f'offline, grouped by caption{tag}'] = epoch_seconds(trainer(grouped, offline), grouped.batches_per_epoch)
 
     print(f"phase 2, one epoch of {n_train} {args.data} ({len(grouped.groups)} distinct captions), "
           f"batch {args.batch_size}, {args.threads} threads, default sizes")
-    print(f"{'variant':<30}{'s/epoch':>10}{'speed-up':>10}")
+    print(f"{'variant':<38}{'s/epoch':>10}{'speed-up':>10}")
     online = seconds['online (encoder per batch)']
-    for name, s in seconds.items(): print(f"{name:<30}{s:>10.2f}{online / s:>10.2f}")
+    for name, s in seconds.items(): print(f"{name:<38}{s:>10.2f}{online / s:>10.2f}")
     print(f"one-off extraction: {t_extract:.2f} s")
 
 
