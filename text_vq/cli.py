@@ -29,10 +29,10 @@ from .multi_phase import extract_codes, train_multi_phase
 __all__ = ['RUN_PHASES', 'EVAL_KEYS', 'TABLE_ROWS', 'ARGMAX_DECODING', 'INVOCATION_OPTIONS', 'resolve_device',
            'distributed_launch', 'main_print', 'load_data', 'find_checkpoint', 'load_models', 'unique_warnings',
            'generate_images', 'save_grid', 'image_file_stem', 'save_images', 'read_metrics', 'MetricsLog',
-           'PhaseBanner', 'EvalPrinter', 'SampleGridCallback', 'metrics_table', 'warn_untrained_guidance',
-           'sample_grids', 'decoding_report', 'final_report', 'decoding_table', 'print_summary', 'TrainResult',
-           'train_defaults', 'run_training', 'text_vq_train', 'encode_captions', 'is_deterministic', 'generate_grid',
-           'text_vq_generate', 'run_extraction', 'text_vq_extract_codes']
+           'PhaseBanner', 'EvalPrinter', 'SampleGridCallback', 'metrics_table', 'sample_grids', 'decoding_report',
+           'final_report', 'decoding_table', 'print_summary', 'TrainResult', 'train_defaults', 'run_training',
+           'text_vq_train', 'encode_captions', 'is_deterministic', 'generate_grid', 'text_vq_generate',
+           'run_extraction', 'text_vq_extract_codes']
 
 # %% ../nbs/09_cli.ipynb #00d6517d
 def resolve_device(device:str|None=None) -> torch.device:
@@ -242,12 +242,6 @@ def metrics_table(columns:dict) -> str:
     lines += [f"{k:<20}" + ''.join(cell(c.get(k)) for c in columns.values()) for k in rows]
     return '\n'.join(lines)
 
-def warn_untrained_guidance(transformer:TextToCodes, guidance:float):
-    "Warn when `guidance` contrasts with a null caption that never trained (it starts at zero; only caption dropout moves it)."
-    if guidance > 0 and not transformer.null_caption.detach().any().item():
-        warnings.warn("this TextToCodes never trained its null caption (no caption dropout): classifier-free guidance "
-                      "contrasts each caption with an untrained one", stacklevel=2)
-
 def _warning_hint(message:str) -> str:
     "What a command-line user can do about a decoding warning."
     if 'never trained with known codes' in message: return ' (train with --masked, or decode with --steps 1)'
@@ -292,7 +286,6 @@ def decoding_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, sp
         generator = torch.Generator(next(vqvae.parameters()).device).manual_seed(seed)
         result = {'settings': dict(settings)}
         with warnings.catch_warnings(record=True) as caught:
-            warn_untrained_guidance(transformer, settings['guidance'])
             for part, s in picked.items():
                 codes, images = sample_grids(vqvae, transformer, s.texts[chosen[part]], k, generator, **settings)
                 flat, which = images.flatten(0, 1), [i for i in chosen[part] for _ in range(k)]
@@ -559,7 +552,6 @@ def generate_grid(ckpt, captions:list[str], n:int=1, temperature:float=0., top_k
     vqvae, transformer, tokenizer, _ = load_models(ckpt, device)
     texts = encode_captions(tokenizer, list(captions)).repeat_interleave(n, 0)
     generator = torch.Generator(device).manual_seed(seed)
-    warn_untrained_guidance(transformer, decoding.get('guidance', 0.))
     if top_k is not None and not 1 <= top_k <= transformer.n_embeddings:
         raise SystemExit(f"error: --top_k must lie in [1, {transformer.n_embeddings}] (the codebook size), got {top_k}")
     try: images = generate_images(vqvae, transformer, texts, temperature, top_k, generator, **decoding)

@@ -85,6 +85,7 @@ class TextToCodes(nn.Module):
         self.code_embedding = nn.Embedding(n_embeddings + 1, d_model)  # row `mask_id` is [MASK]
         self.null_caption = nn.Parameter(torch.zeros(d_model))
         self.register_buffer('code_reading_steps', torch.zeros((), dtype=torch.long))
+        self.register_buffer('null_caption_steps', torch.zeros((), dtype=torch.long))
         self.embedding_dropout = nn.Dropout(dropout)
         layer_args = dict(d_model=d_model, nhead=n_heads, dim_feedforward=dim_feedforward, dropout=dropout,
                           activation='gelu', batch_first=True, norm_first=True)
@@ -104,7 +105,7 @@ class TextToCodes(nn.Module):
         # checkpoints from before the code table: zero rows keep their one-pass outputs exact (a zero [MASK]), and
         # known codes then add nothing, so iterative decoding is valid but reads no codes
         fills = {'code_embedding.weight': module.code_embedding.weight, 'null_caption': module.null_caption,
-                 'code_reading_steps': module.code_reading_steps}
+                 'code_reading_steps': module.code_reading_steps, 'null_caption_steps': module.null_caption_steps}
         if prefix + 'code_queries' in state_dict:
             for name, current in fills.items(): state_dict.setdefault(prefix + name, torch.zeros_like(current))
 
@@ -148,6 +149,7 @@ class TextToCodes(nn.Module):
         padding_mask = self.padding_mask_for(texts, padding_mask, null)
         tokens = self.token_embedding(texts) + self.position_embedding[:texts.shape[1]]
         if null is not None:
+            if self.training: self.null_caption_steps += null.any()  # a tensor sum: no host sync
             # a null row is the one token `null_caption` at position 0, the rest padding
             first = F.one_hot(torch.zeros_like(texts[:, 0]), texts.shape[1]).bool() & null[:, None]
             tokens = torch.where(null[:, None, None], (self.null_caption + self.position_embedding[0]) * first[..., None], tokens)
@@ -235,6 +237,9 @@ def generate(self: TextToCodes,
     if steps > 1 and self.code_reading_steps.item() == 0:
         warnings.warn("this TextToCodes was never trained with known codes (no masked objective): iterative decoding "
                       "still works but reads no codes, so its steps only reorder independent draws", stacklevel=2)
+    if guidance > 0 and self.null_caption_steps.item() == 0:
+        warnings.warn("this TextToCodes never trained its null caption (no caption dropout): classifier-free guidance "
+                      "contrasts each caption with an untrained one", stacklevel=2)
     batch, n_positions = len(texts), self.code_queries.shape[0]
     with eval_mode(self):
         if guidance > 0:
