@@ -26,11 +26,11 @@ from .single_phase import train_single_phase
 from .multi_phase import train_multi_phase
 
 # %% auto #0
-__all__ = ['CURVES', 'LIVE_KEYS', 'LOG_CURVES', 'FIXED_LIMITS', 'NEVER_TRAINED_NOTE', 'RECIPES', 'SLIDERS', 'figure_png',
-           'code_colours', 'code_norm_kwargs', 'display_images', 'image_widget', 'BlitFrame', 'fitted_limits', 'binned',
-           'CurvesPanel', 'UsagePanel', 'CodeMapPanel', 'ReconstructionPanel', 'ModelSnapshot', 'CodebookExplorer',
-           'sampled_decoding', 'generate_quietly', 'decoding_text', 'TextToImagePanel', 'SampledPanel', 'RunStopped',
-           'live_params_for', 'DashboardCallback', 'Dashboard']
+__all__ = ['CURVES', 'LIVE_KEYS', 'LOG_CURVES', 'FIXED_LIMITS', 'NEVER_TRAINED_NOTE', 'UNTRAINED_NULL_NOTE', 'RECIPES', 'SLIDERS',
+           'figure_png', 'code_colours', 'code_norm_kwargs', 'display_images', 'image_widget', 'BlitFrame',
+           'fitted_limits', 'binned', 'CurvesPanel', 'UsagePanel', 'CodeMapPanel', 'ReconstructionPanel',
+           'ModelSnapshot', 'CodebookExplorer', 'sampled_decoding', 'generate_quietly', 'decoding_text',
+           'TextToImagePanel', 'SampledPanel', 'RunStopped', 'live_params_for', 'DashboardCallback', 'Dashboard']
 
 # %% ../nbs/08_widgets.ipynb #df843d3f
 def figure_png(fig:Figure, dpi:int=72) -> bytes:
@@ -433,6 +433,8 @@ class CodebookExplorer:
 # %% ../nbs/08_widgets.ipynb #0a2e9485
 NEVER_TRAINED_NOTE = ("this Transformer was never trained with known codes (no masked objective): its steps only reorder "
                       "independent draws (train with masked=True)")
+UNTRAINED_NULL_NOTE = ("its null caption never trained (no caption dropout): guidance contrasts each caption with an "
+                       "untrained one (train with caption_dropout > 0)")
 # `warnings.catch_warnings` changes process-wide state: the panels' quiet calls take turns
 _quiet_generation = threading.Lock()
 
@@ -441,12 +443,15 @@ def sampled_decoding() -> dict:
     return dict(transformer_module.SAMPLED_DECODING)
 
 def generate_quietly(transformer, texts:torch.Tensor, generator:torch.Generator|None=None, **decoding) -> tuple[torch.Tensor, str]:
-    """`transformer.generate(texts, generator=generator, **decoding)` without its warning about iterative decoding of a
-    model never trained with known codes; returns the codes and, in place of the warning, a note ('' when none applies)."""
-    note = NEVER_TRAINED_NOTE if decoding.get('steps', 1) > 1 and int(transformer.code_reading_steps) == 0 else ''
+    """`transformer.generate(texts, generator=generator, **decoding)` without its warnings about a model never trained
+    for the decoding asked (known codes for steps > 1, the null caption for guidance); returns the codes and, in place
+    of the warnings, a note ('' when none applies)."""
+    notes = [NEVER_TRAINED_NOTE] if decoding.get('steps', 1) > 1 and int(transformer.code_reading_steps) == 0 else []
+    if decoding.get('guidance', 0) > 0 and int(transformer.null_caption_steps) == 0: notes.append(UNTRAINED_NULL_NOTE)
     with _quiet_generation, warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='this TextToCodes was never trained with known codes', category=UserWarning)
-        return transformer.generate(texts, generator=generator, **decoding), note
+        warnings.filterwarnings('ignore', message='this TextToCodes never trained its null caption', category=UserWarning)
+        return transformer.generate(texts, generator=generator, **decoding), '; '.join(notes)
 
 def decoding_text(decoding:dict) -> str:
     "A short description of `decoding` (arguments of `TextToCodes.generate`) for a figure's title."
