@@ -113,7 +113,7 @@ def _split_batch(batch, need_texts: bool):
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
 
-def evaluate(vqvae: nn.Module,  # VQ-VAE with `encoder`, `pre_quantization_conv`, `vector_quantization`, `decoder`, `decode_indices`
+def evaluate(vqvae: nn.Module,  # VQ-VAE with `quantize`, `decoder`, `decode_indices` (a `VQVAE`, or a stand-in)
              transformer: nn.Module | None,  # texts (B, T) -> logits (B, H*W, K); None skips the code metrics
              loader,  # iterable of (images, texts) batches; images in [-1, 1]
              device=None,  # where batches go; None: the device of `vqvae`'s parameters
@@ -128,7 +128,7 @@ def evaluate(vqvae: nn.Module,  # VQ-VAE with `encoder`, `pre_quantization_conv`
         for batch in islice(loader, max_batches):
             images, texts = _split_batch(batch, need_texts=transformer is not None)
             images = images.to(device)
-            _, z_q, _, batch_counts, indices = vqvae.vector_quantization(vqvae.pre_quantization_conv(vqvae.encoder(images)))
+            _, z_q, _, batch_counts, indices = vqvae.quantize(images)
             x_hat = vqvae.decoder(z_q)
             if counts is not None and batch_counts.shape != counts.shape:
                 raise ValueError(f"the quantizer's counts changed shape from {tuple(counts.shape)} to {tuple(batch_counts.shape)}")

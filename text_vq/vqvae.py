@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .quantizer import VectorQuantizer
+from .quantizer import VQOutput, VectorQuantizer
 
 # %% ../nbs/02_vqvae.ipynb #fdffd60a
 class ResidualLayer(nn.Module):
@@ -118,18 +118,24 @@ class VQVAE(nn.Module):
             raise ValueError(f"VQVAE expects images of shape (B, {self.in_channels}, S, S); got {tuple(x.shape)}")
         self.latent_shape(tuple(x.shape[2:]))
 
+    def _z_e(self, x:Tensor) -> Tensor:
+        "`pre_quantization_conv(encoder(x))` (B, D, H, W) of images `x`, after checking their shape."
+        self._check_images(x)
+        return self.pre_quantization_conv(self.encoder(x))
+
+    def quantize(self, x:Tensor) -> VQOutput:
+        "`(loss, z_q, perplexity, counts, indices)` of images `x` (B, C, S, S) in [-1, 1]; training mode updates the codebook statistics."
+        return self.vector_quantization(self._z_e(x))
+
     def forward(self, x:Tensor) -> tuple[Tensor, Tensor, Tensor]:
         "`(embedding_loss, x_hat, perplexity)` for images `x` (B, C, S, S) in [-1, 1]."
-        self._check_images(x)
-        z_e = self.pre_quantization_conv(self.encoder(x))
-        embedding_loss, z_q, perplexity, _, _ = self.vector_quantization(z_e)
+        embedding_loss, z_q, perplexity, _, _ = self.quantize(x)
         return embedding_loss, self.decoder(z_q), perplexity
 
     @torch.no_grad()
     def encode(self, x:Tensor) -> Tensor:
         "Code indices (B, H, W) of images `x`; no gradient, no codebook statistics updates."
-        self._check_images(x)
-        return self.vector_quantization.encode(self.pre_quantization_conv(self.encoder(x)))
+        return self.vector_quantization.encode(self._z_e(x))
 
     def decode_indices(self, indices:Tensor) -> Tensor:
         "Images (B, C, S, S) in [-1, 1] from code indices (B, H, W), e.g. the caption Transformer's predictions."
