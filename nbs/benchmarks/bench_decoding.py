@@ -15,9 +15,8 @@ import argparse, statistics, time
 import torch
 
 from text_vq.data import shapes_data
-from text_vq.training import build_transformer
+from text_vq.config import build_models, preset
 from text_vq.transformer import SAMPLED_DECODING
-from text_vq.vqvae import VQVAE
 
 TARGETS = {'8 steps / one pass': 8.8, 'guided / unguided (8 steps)': 2.0}
 
@@ -44,8 +43,8 @@ def main():
     if args.threads: torch.set_num_threads(args.threads)
     data = shapes_data(n_train=512, n_valid=0, n_test=0, n_heldout=0)
     torch.manual_seed(0)
-    vqvae = VQVAE(n_hiddens=64, n_residual_hiddens=32, n_embeddings=128, embedding_dim=32)  # the CLI's sizes: 8x8 grid
-    transformer = build_transformer(data, vqvae, dict(d_model=args.d_model, n_layers=args.n_layers, n_heads=4)).eval()
+    _, transformer = build_models(data, preset('main', d_model=args.d_model, n_layers=args.n_layers))  # 8x8 grid
+    transformer.eval()
     transformer.code_reading_steps.fill_(1)  # as if trained with the masked objective and caption dropout (no warnings)
     if hasattr(transformer, 'null_caption_steps'): transformer.null_caption_steps.fill_(1)
     variants = {'one pass (t=1)': dict(steps=1, temperature=1.0),

@@ -11,15 +11,16 @@ import torch
 
 from text_vq.data import shapes_data
 from text_vq.metrics import evaluate
-from text_vq.multi_phase import PHASE1
-from text_vq.training import BatchStream, LiveParams, Trainer, build_models
+from text_vq.config import LiveParams, TrainConfig, VQVAEConfig, build_vqvae
+from text_vq.recipes import multi_phase
+from text_vq.training import BatchStream, Trainer
 
 
-def run(data, precision, steps, batch_size, vqvae_config):
+def run(data, precision, steps, batch_size, config):
     torch.manual_seed(0)
-    vqvae, _ = build_models(data, vqvae=vqvae_config)
+    vqvae = build_vqvae(data, config)
     stream = BatchStream(data.train.images, data.train.texts, batch_size=batch_size, seed=0)
-    trainer = Trainer(vqvae, None, stream, PHASE1, hp=LiveParams(lr=1e-3), device='cpu', precision=precision,
+    trainer = Trainer(vqvae, None, stream, multi_phase(config)[0].phase, hp=LiveParams(lr=1e-3), device='cpu', precision=precision,
                       recon_variance=data.pixel_variance)
     trainer.fit(3)  # warm-up
     start = time.perf_counter()
@@ -38,7 +39,8 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = shapes_data(n_train=4000, n_valid=500, n_test=0, n_heldout=0)
-    config = dict(n_hiddens=64, n_embeddings=128) if args.small else {}
+    # the anchors are the VQ-VAE's own defaults
+    config = TrainConfig(vqvae=VQVAEConfig(n_hiddens=64, n_embeddings=128) if args.small else VQVAEConfig())
     rows = {precision: run(data, precision, args.steps, args.batch_size, config) for precision in ('fp32', 'bf16')}
     base = rows['fp32'][0]
     print(f"phase 1 on 32x32 shapes, {args.steps} steps of batch {args.batch_size}, {args.threads} threads, "
