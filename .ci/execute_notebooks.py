@@ -53,7 +53,7 @@ def skipped(cell, flags: set) -> bool:
 def execute(path: Path, flags: set) -> float:
     "Run `path`'s default cells and write it back with their outputs; the seconds it took."
     nb = read_nb(path)
-    shell = CaptureShell(path)
+    shell = CaptureShell(path, mpl_format='png')  # not retina: figures at their own dpi keep the repository lean
     start = time.perf_counter()
     with working_directory(path.parent):
         shell.run_all(nb, exc_stop=True, preproc=lambda cell: skipped(cell, flags))
