@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['VQOutput', 'nearest_code', 'perplexity_from_counts', 'straight_through_vq', 'rotate_onto_codes', 'kmeans_plus_plus',
-           'kmeans', 'VectorQuantizer']
+           'kmeans', 'CodeUsage', 'VectorQuantizer']
 
-# %% ../nbs/01_quantizer.ipynb #74f44b1c
+# %% ../nbs/01_quantizer.ipynb #e79df8eb
 import math
 from typing import NamedTuple
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_quantizer.ipynb #3ea76035
+# %% ../nbs/01_quantizer.ipynb #88f8a1ae
 class VQOutput(NamedTuple):
     "What `VectorQuantizer.forward` returns; unpacks as `loss, z_q, perplexity, counts, indices`."
     loss: Tensor        # scalar: ‖sg[z_e] − e‖² + β‖z_e − sg[e]‖² (only the terms that train something, see below)
@@ -24,7 +24,7 @@ class VQOutput(NamedTuple):
     counts: Tensor      # (K,) long: how many latent positions of this batch chose each code
     indices: Tensor     # (B, H, W) long: the chosen code of each latent position
 
-# %% ../nbs/01_quantizer.ipynb #f436deae
+# %% ../nbs/01_quantizer.ipynb #a49501c9
 def _argmax_rows(scores:Tensor) -> Tensor:
     "`scores.argmax(1)` for `scores` (n, K) (first index on ties), faster on the CPU."
     n, k = scores.shape
@@ -55,13 +55,13 @@ def nearest_code(x:Tensor, codebook:Tensor, chunk_size:int=4096) -> Tensor:
         indices[start:start + m] = _argmax_rows(torch.mm(rows[:m], codes, out=scores[:m]))
     return indices
 
-# %% ../nbs/01_quantizer.ipynb #ad7e5dee
+# %% ../nbs/01_quantizer.ipynb #4da97498
 def perplexity_from_counts(counts:Tensor) -> Tensor:
     "exp(entropy) of the code distribution given by per-code `counts` (K,): 1 if one code is used, K if all equally."
     p = counts.double() / counts.sum().clamp(min=1)
     return torch.special.entr(p).sum().exp().float()  # entr(0) = 0, so unused codes need no epsilon
 
-# %% ../nbs/01_quantizer.ipynb #2453b273
+# %% ../nbs/01_quantizer.ipynb #92263b08
 class _StraightThroughVQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codebook, indices, beta, learn_codebook):
@@ -96,7 +96,7 @@ def straight_through_vq(z:Tensor, codebook:Tensor, indices:Tensor, beta:float, l
     "VQ loss ‖sg[z] − e‖² + `beta`·‖z − sg[e]‖² and the codes e (N, D) of `indices`, whose gradient goes straight to `z`."
     return _StraightThroughVQ.apply(z.contiguous(), codebook, indices, beta, learn_codebook)
 
-# %% ../nbs/01_quantizer.ipynb #8ff70d95
+# %% ../nbs/01_quantizer.ipynb #77cab538
 def rotate_onto_codes(z:Tensor, codes:Tensor, eps:float=1e-8) -> Tensor:
     "`codes` (N, D) in value; gradient to `z` (N, D) through the rotation and rescaling of each row onto its code."
     with torch.no_grad():
@@ -107,7 +107,7 @@ def rotate_onto_codes(z:Tensor, codes:Tensor, eps:float=1e-8) -> Tensor:
     rotated = scale * (z - 2 * r * (r * z).sum(1, keepdim=True) + 2 * q * (u * z).sum(1, keepdim=True))
     return codes + (rotated - rotated.detach())
 
-# %% ../nbs/01_quantizer.ipynb #48fc7549
+# %% ../nbs/01_quantizer.ipynb #2baabff9
 @torch.no_grad()
 def kmeans_plus_plus(x:Tensor, k:int) -> Tensor:
     "k rows of `x` (N, D) drawn by k-means++ seeding: each next row with probability ∝ squared distance to the chosen."
@@ -134,8 +134,29 @@ def kmeans(x:Tensor, k:int, n_iters:int=10, chunk_size:int=4096, cosine:bool=Fal
         if cosine: centres = F.normalize(centres, dim=1)
     return centres, torch.bincount(nearest_code(x, centres, chunk_size), minlength=k)
 
-# %% ../nbs/01_quantizer.ipynb #ba5b2f5d
-class VectorQuantizer(nn.Module):
+# %% ../nbs/01_quantizer.ipynb #b89250d7
+class CodeUsage:
+    "The usage window of a quantizer with a `usage_counts` buffer (K,): how often each code was chosen since the last reset."
+    def reset_usage(self):
+        "Start a new usage window (e.g. at each epoch, or before a validation pass)."
+        self.usage_counts.zero_()
+
+    @property
+    def usage_fraction(self) -> float:
+        "Fraction of the codes chosen at least once in the usage window."
+        return (self.usage_counts > 0).float().mean().item()
+
+    @property
+    def dead_codes(self) -> int:
+        "Number of codes not chosen in the usage window."
+        return int((self.usage_counts == 0).sum())
+
+    @property
+    def usage_perplexity(self) -> float:
+        "Perplexity of the code distribution over the usage window (the per-batch one is in `VQOutput`)."
+        return perplexity_from_counts(self.usage_counts).item()
+
+class VectorQuantizer(CodeUsage, nn.Module):
     "Nearest-code quantizer of `z_e` (B, D, H, W) with `n_embeddings` codes of size `embedding_dim`."
     def __init__(self,
                  n_embeddings:int=512,  # K, number of codes
@@ -289,26 +310,6 @@ class VectorQuantizer(nn.Module):
         # Laplace smoothing keeps the sizes' total but lifts unused codes off zero
         smoothed = (size + self.eps) / (total + self.n_embeddings * self.eps) * total
         self.embedding.weight.copy_(self.ema_sum / smoothed[:, None])
-
-    # --- usage window for the histogram panel -------------------------------------------------------------------
-    def reset_usage(self):
-        "Start a new usage window (e.g. at each epoch, or before a validation pass)."
-        self.usage_counts.zero_()
-
-    @property
-    def usage_fraction(self) -> float:
-        "Fraction of the codes chosen at least once in the usage window."
-        return (self.usage_counts > 0).float().mean().item()
-
-    @property
-    def dead_codes(self) -> int:
-        "Number of codes not chosen in the usage window."
-        return int((self.usage_counts == 0).sum())
-
-    @property
-    def usage_perplexity(self) -> float:
-        "Perplexity of the code distribution over the usage window (the per-batch one is in `VQOutput`)."
-        return perplexity_from_counts(self.usage_counts).item()
 
     # --- freezing for the multi-phase recipes -------------------------------------------------------------------
     @property
