@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real-browser test of the training dashboard (nbs/13_dashboard_demo.ipynb) in JupyterLab and Chromium.
+"""Real-browser test of the training dashboard (nbs/19_dashboard_demo.ipynb) in JupyterLab and Chromium.
 
 It starts JupyterLab (its own JUPYTER_* folders in a temporary directory, 127.0.0.1, no token), opens a copy of the
 demo notebook in Debian's Chromium through playwright, runs its cells, moves the λ slider with the keyboard and the
@@ -19,7 +19,7 @@ import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT/'nbs'/'13_dashboard_demo.ipynb'
+DEMO = ROOT/'nbs'/'19_dashboard_demo.ipynb'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
 IMAGES = {'code maps': 'img.text-vq-codemaps', 'usage histogram': 'img.text-vq-usage',
