@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['QUANTIZERS', 'ResidualLayer', 'ResidualStack', 'Encoder', 'Decoder', 'make_quantizer', 'VQVAE']
 
-# %% ../nbs/02_vqvae.ipynb #6f245b05
+# %% ../nbs/02_vqvae.ipynb #86553814
 import inspect
 
 import torch
@@ -16,7 +16,7 @@ from torch import Tensor
 from .quantizer import VQOutput, VectorQuantizer
 from .fsq import FSQ
 
-# %% ../nbs/02_vqvae.ipynb #106a2bcb
+# %% ../nbs/02_vqvae.ipynb #93fe9f86
 class ResidualLayer(nn.Module):
     "`x + conv1x1(relu(conv3x3(relu(x))))`, the residual block of the VQ-VAE paper."
     def __init__(self, channels:int, hidden_channels:int):
@@ -37,11 +37,10 @@ class ResidualStack(nn.Module):
         for layer in self.layers: x = layer(x)
         return F.relu(x)
 
-# %% ../nbs/02_vqvae.ipynb #62e8b38d
+# %% ../nbs/02_vqvae.ipynb #d4c20b2d
 class Encoder(nn.Module):
     "Images (B, C, S, S) -> features (B, `n_hiddens`, S / 2**`n_downsamples`, same)."
-    def __init__(self, in_channels:int=3, n_hiddens:int=128, n_residual_hiddens:int=32, n_residual_layers:int=2,
-                 n_downsamples:int=2):
+    def __init__(self, in_channels:int, n_hiddens:int, n_residual_hiddens:int, n_residual_layers:int, n_downsamples:int):
         super().__init__()
         layers, channels = [], in_channels
         for stage in range(n_downsamples):
@@ -56,8 +55,8 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     "Codes (B, `embedding_dim`, H, W) -> images (B, `out_channels`, H·2**`n_downsamples`, same) in [-1, 1]."
-    def __init__(self, embedding_dim:int=64, n_hiddens:int=128, n_residual_hiddens:int=32, n_residual_layers:int=2,
-                 out_channels:int=3, n_downsamples:int=2):
+    def __init__(self, embedding_dim:int, n_hiddens:int, n_residual_hiddens:int, n_residual_layers:int, out_channels:int,
+                 n_downsamples:int):
         super().__init__()
         layers = [nn.ConvTranspose2d(embedding_dim, n_hiddens, 3, padding=1),
                   ResidualStack(n_hiddens, n_residual_hiddens, n_residual_layers)]
@@ -72,9 +71,10 @@ class Decoder(nn.Module):
 
     def forward(self, z_q:Tensor) -> Tensor: return self.net(z_q)
 
-# %% ../nbs/02_vqvae.ipynb #6de7011a
+# %% ../nbs/02_vqvae.ipynb #58686d4c
 _QUANTIZER_DEFAULTS = {name: p.default for name, p in inspect.signature(VectorQuantizer).parameters.items()
                        if name not in ('n_embeddings', 'embedding_dim', 'beta')}
+_QUANTIZER_BETA = inspect.signature(VectorQuantizer).parameters['beta'].default
 QUANTIZERS = ('vq', 'fsq')
 
 def make_quantizer(quantizer:str, n_embeddings:int, embedding_dim:int, beta:float, levels=None, **vq_kwargs) -> nn.Module:
@@ -88,7 +88,7 @@ def make_quantizer(quantizer:str, n_embeddings:int, embedding_dim:int, beta:floa
     if levels is None: raise ValueError("quantizer='fsq' needs levels, e.g. levels=[8, 8] for 64 codes")
     meaningless = sorted(k for k, v in vq_kwargs.items() if v != _QUANTIZER_DEFAULTS[k])
     if meaningless: raise ValueError(f"{', '.join(meaningless)}: VectorQuantizer options, which mean nothing with quantizer='fsq'")
-    fsq = FSQ(levels, embedding_dim, beta)
+    fsq = FSQ(levels, embedding_dim)
     if fsq.n_embeddings != n_embeddings:
         raise ValueError(f"levels {fsq.levels} give {fsq.n_embeddings} codes but n_embeddings is {n_embeddings}; "
                          f"set n_embeddings={fsq.n_embeddings}")
@@ -103,7 +103,7 @@ class VQVAE(nn.Module):
                  n_residual_layers:int=2,  # residual blocks per stack
                  n_embeddings:int=512,  # K, codebook size
                  embedding_dim:int=64,  # D, code size
-                 beta:float=0.25,  # commitment weight, `vector_quantization.beta` at run time
+                 beta:float=_QUANTIZER_BETA,  # commitment weight (`VectorQuantizer`'s default), `vector_quantization.beta` at run time
                  n_downsamples:int=2,  # stride-2 stages: latents are 2**n_downsamples times smaller than images
                  quantizer:str='vq',  # 'vq': a learned codebook (VectorQuantizer); 'fsq': finite scalar quantization on `levels`
                  levels:list[int]|None=None,  # FSQ's levels per dimension, whose product is n_embeddings, e.g. [8, 8] for 64
