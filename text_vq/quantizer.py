@@ -6,7 +6,7 @@
 __all__ = ['VQOutput', 'nearest_code', 'perplexity_from_counts', 'straight_through_vq', 'rotate_onto_codes', 'kmeans_plus_plus',
            'kmeans', 'CodeUsage', 'VectorQuantizer']
 
-# %% ../nbs/01_quantizer.ipynb #e79df8eb
+# %% ../nbs/01_quantizer.ipynb #9274876c
 import math
 from typing import NamedTuple
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_quantizer.ipynb #88f8a1ae
+# %% ../nbs/01_quantizer.ipynb #129b2cf0
 class VQOutput(NamedTuple):
     "What `VectorQuantizer.forward` returns; unpacks as `loss, z_q, perplexity, counts, indices`."
     loss: Tensor        # scalar: ‖sg[z_e] − e‖² + β‖z_e − sg[e]‖² (only the terms that train something, see below)
@@ -24,7 +24,7 @@ class VQOutput(NamedTuple):
     counts: Tensor      # (K,) long: how many latent positions of this batch chose each code
     indices: Tensor     # (B, H, W) long: the chosen code of each latent position
 
-# %% ../nbs/01_quantizer.ipynb #a49501c9
+# %% ../nbs/01_quantizer.ipynb #e285562b
 def _argmax_rows(scores:Tensor) -> Tensor:
     "`scores.argmax(1)` for `scores` (n, K) (first index on ties), faster on the CPU."
     n, k = scores.shape
@@ -55,13 +55,13 @@ def nearest_code(x:Tensor, codebook:Tensor, chunk_size:int=4096) -> Tensor:
         indices[start:start + m] = _argmax_rows(torch.mm(rows[:m], codes, out=scores[:m]))
     return indices
 
-# %% ../nbs/01_quantizer.ipynb #4da97498
+# %% ../nbs/01_quantizer.ipynb #6672056b
 def perplexity_from_counts(counts:Tensor) -> Tensor:
     "exp(entropy) of the code distribution given by per-code `counts` (K,): 1 if one code is used, K if all equally."
     p = counts.double() / counts.sum().clamp(min=1)
     return torch.special.entr(p).sum().exp().float()  # entr(0) = 0, so unused codes need no epsilon
 
-# %% ../nbs/01_quantizer.ipynb #92263b08
+# %% ../nbs/01_quantizer.ipynb #294a6c48
 class _StraightThroughVQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codebook, indices, beta, learn_codebook):
@@ -96,18 +96,27 @@ def straight_through_vq(z:Tensor, codebook:Tensor, indices:Tensor, beta:float, l
     "VQ loss ‖sg[z] − e‖² + `beta`·‖z − sg[e]‖² and the codes e (N, D) of `indices`, whose gradient goes straight to `z`."
     return _StraightThroughVQ.apply(z.contiguous(), codebook, indices, beta, learn_codebook)
 
-# %% ../nbs/01_quantizer.ipynb #77cab538
-def rotate_onto_codes(z:Tensor, codes:Tensor, eps:float=1e-8) -> Tensor:
-    "`codes` (N, D) in value; gradient to `z` (N, D) through the rotation and rescaling of each row onto its code."
-    with torch.no_grad():
+# %% ../nbs/01_quantizer.ipynb #4478c56e
+class _RotationTrick(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, codes, eps):
         z_norm, e_norm = z.norm(dim=1, keepdim=True).clamp(min=eps), codes.norm(dim=1, keepdim=True)
         u, q = z / z_norm, codes / e_norm.clamp(min=eps)
-        r = F.normalize(u + q, dim=1, eps=eps)
-        scale = e_norm / z_norm
-    rotated = scale * (z - 2 * r * (r * z).sum(1, keepdim=True) + 2 * q * (u * z).sum(1, keepdim=True))
-    return codes + (rotated - rotated.detach())
+        ctx.save_for_backward(u, q, F.normalize(u + q, dim=1, eps=eps), e_norm / z_norm)
+        return codes.clone()
 
-# %% ../nbs/01_quantizer.ipynb #2baabff9
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        # (λR)ᵀ g with Rᵀ = I − 2rrᵀ + 2uqᵀ: the rotation is never formed, only two dot products per row
+        u, q, r, scale = ctx.saved_tensors
+        return scale * (grad - 2 * r * (r * grad).sum(1, keepdim=True) + 2 * u * (q * grad).sum(1, keepdim=True)), None, None
+
+def rotate_onto_codes(z:Tensor, codes:Tensor, eps:float=1e-8) -> Tensor:
+    "`codes` (N, D) in value; gradient to `z` (N, D) through the rotation and rescaling of each row onto its code."
+    return _RotationTrick.apply(z, codes.detach(), eps)
+
+# %% ../nbs/01_quantizer.ipynb #9c0a63ff
 @torch.no_grad()
 def kmeans_plus_plus(x:Tensor, k:int) -> Tensor:
     "k rows of `x` (N, D) drawn by k-means++ seeding: each next row with probability ∝ squared distance to the chosen."
@@ -134,7 +143,7 @@ def kmeans(x:Tensor, k:int, n_iters:int=10, chunk_size:int=4096, cosine:bool=Fal
         if cosine: centres = F.normalize(centres, dim=1)
     return centres, torch.bincount(nearest_code(x, centres, chunk_size), minlength=k)
 
-# %% ../nbs/01_quantizer.ipynb #b89250d7
+# %% ../nbs/01_quantizer.ipynb #50dfd01d
 class CodeUsage:
     "The usage window of a quantizer with a `usage_counts` buffer (K,): how often each code was chosen since the last reset."
     def reset_usage(self):

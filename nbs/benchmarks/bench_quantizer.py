@@ -1,5 +1,5 @@
 """Forward + backward time of `text_vq.quantizer.VectorQuantizer` against the one-hot formulation of
-MishaLaskin/vqvae, side by side in one process.
+MishaLaskin/vqvae, and of its rotation trick and of FSQ at the same K against it, side by side in one process.
 
     python nbs/benchmarks/bench_quantizer.py [--threads 2] [--repeats 21]
 
@@ -10,6 +10,10 @@ The two are timed interleaved, repeat by repeat, so that load from other process
 reports medians. "GEMM share" is the time of the distance matrix products alone (same chunks and buffers as
 `nearest_code`) divided by the quantizer's forward + backward time; "assignment" is `nearest_code` whole (GEMMs plus
 the row-wise argmax), which needs no backward.
+
+A second table sets the rotation trick (`VectorQuantizer(rotation_trick=True)`, the same codebook; target: at most
+1.3x straight-through) and FSQ (`FSQ`, levels whose product is K, with its projections from and to D; target: faster
+than the learned codebook) against the same straight-through quantizer, timed in the same interleaved repeats.
 """
 import argparse
 import statistics
@@ -20,6 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from text_vq.quantizer import VectorQuantizer, nearest_code
+from text_vq.fsq import FSQ
+
+FSQ_LEVELS = {512: [8, 8, 8], 1024: [8, 8, 4, 4]}  # K codes each
 
 
 class OneHotQuantizer(nn.Module):
@@ -50,7 +57,8 @@ class OneHotQuantizer(nn.Module):
 def forward_backward(quantizer, z_e, grad_z_q):
     "One training step's worth: forward, then backward of the VQ loss and of a decoder's gradient on z_q."
     loss, z_q, *_ = quantizer(z_e.detach().requires_grad_())
-    torch.autograd.backward((loss, z_q), (torch.ones_like(loss), grad_z_q))
+    outputs = [(o, g) for o, g in ((loss, torch.ones_like(loss)), (z_q, grad_z_q)) if o.requires_grad]  # FSQ's loss is a constant
+    torch.autograd.backward(*zip(*outputs))
     quantizer.zero_grad(set_to_none=True)
 
 
@@ -84,9 +92,15 @@ def bench(n_rows, dim, n_codes, repeats):
         ours.embedding.weight.normal_()  # codes among the data, so the argmin is not trivial
         one_hot.embedding.weight.copy_(ours.embedding.weight)
     assert torch.equal(ours(z_e).indices.flatten(), one_hot(z_e)[4].flatten()), 'the two quantizers disagree'
+    rotating = VectorQuantizer(n_codes, dim, rotation_trick=True)
+    rotating.load_state_dict(ours.state_dict())
+    fsq = FSQ(FSQ_LEVELS[n_codes], dim)
+    assert fsq.n_embeddings == n_codes
     rows = z_e.permute(0, 2, 3, 1).reshape(-1, dim)
     runs = {'one-hot': lambda: forward_backward(one_hot, z_e, grad_z_q),
             'ours': lambda: forward_backward(ours, z_e, grad_z_q),
+            'rotation': lambda: forward_backward(rotating, z_e, grad_z_q),
+            'fsq': lambda: forward_backward(fsq, z_e, grad_z_q),
             'gemm': distance_gemms(ours, z_e),
             'assign': lambda: nearest_code(rows, ours.embedding.weight.detach(), ours.chunk_size)}
     for fn in runs.values(): fn(); fn()  # warm-up: allocator, thread pool, kernels
@@ -110,10 +124,16 @@ def main():
               '| assignment: GEMM + argmax (ms) |')
     print(header)
     print('|' + '---|' * header.count(' | ') + '---|')
-    for n_rows, n_codes in [(4096, 512), (32768, 1024)]:
-        r = bench(n_rows, 64, n_codes, args.repeats)
+    results = [bench(n_rows, 64, n_codes, args.repeats) for n_rows, n_codes in [(4096, 512), (32768, 1024)]]
+    for r in results:
         print(f"| {r['N']} | {r['D']} | {r['K']} | {r['chunks']} | {r['one-hot']:.2f} | {r['ours']:.2f} | "
               f"{r['one-hot'] / r['ours']:.2f}x | {r['gemm']:.2f} | {r['gemm'] / r['ours']:.0%} | {r['assign']:.2f} |")
+    print('\n| N | K | straight-through (ms) | rotation trick (ms) | ratio (target <= 1.3x) | FSQ levels | FSQ (ms) | ratio (target < 1x) |')
+    print('|---|---|---|---|---|---|---|---|')
+    for r in results:
+        rot, fsq = r['rotation'] / r['ours'], r['fsq'] / r['ours']
+        print(f"| {r['N']} | {r['K']} | {r['ours']:.2f} | {r['rotation']:.2f} | {rot:.2f}x {'PASS' if rot <= 1.3 else 'FAIL'} | "
+              f"{FSQ_LEVELS[r['K']]} | {r['fsq']:.2f} | {fsq:.2f}x {'PASS' if fsq < 1 else 'FAIL'} |")
 
 
 if __name__ == '__main__':
