@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['QUANTIZERS', 'ResidualLayer', 'ResidualStack', 'Encoder', 'Decoder', 'make_quantizer', 'VQVAE']
 
-# %% ../nbs/02_vqvae.ipynb #86553814
+# %% ../nbs/02_vqvae.ipynb #bab2cf1e
 import inspect
 
 import torch
@@ -16,7 +16,7 @@ from torch import Tensor
 from .quantizer import VQOutput, VectorQuantizer
 from .fsq import FSQ
 
-# %% ../nbs/02_vqvae.ipynb #93fe9f86
+# %% ../nbs/02_vqvae.ipynb #9f087372
 class ResidualLayer(nn.Module):
     "`x + conv1x1(relu(conv3x3(relu(x))))`, the residual block of the VQ-VAE paper."
     def __init__(self, channels:int, hidden_channels:int):
@@ -37,7 +37,7 @@ class ResidualStack(nn.Module):
         for layer in self.layers: x = layer(x)
         return F.relu(x)
 
-# %% ../nbs/02_vqvae.ipynb #d4c20b2d
+# %% ../nbs/02_vqvae.ipynb #c919c8b6
 class Encoder(nn.Module):
     "Images (B, C, S, S) -> features (B, `n_hiddens`, S / 2**`n_downsamples`, same)."
     def __init__(self, in_channels:int, n_hiddens:int, n_residual_hiddens:int, n_residual_layers:int, n_downsamples:int):
@@ -71,7 +71,7 @@ class Decoder(nn.Module):
 
     def forward(self, z_q:Tensor) -> Tensor: return self.net(z_q)
 
-# %% ../nbs/02_vqvae.ipynb #58686d4c
+# %% ../nbs/02_vqvae.ipynb #7631cfdd
 _QUANTIZER_DEFAULTS = {name: p.default for name, p in inspect.signature(VectorQuantizer).parameters.items()
                        if name not in ('n_embeddings', 'embedding_dim', 'beta')}
 _QUANTIZER_BETA = inspect.signature(VectorQuantizer).parameters['beta'].default
@@ -116,14 +116,15 @@ class VQVAE(nn.Module):
         too_small = {k: v for k, v in sizes.items() if v < (0 if k == 'n_residual_layers' else 1)}
         if too_small: raise ValueError(f"VQVAE sizes must be positive: {too_small}")
         if n_hiddens < 2 and n_downsamples > 1: raise ValueError(f"n_hiddens must be at least 2; got {n_hiddens}")
-        vector_quantization = make_quantizer(quantizer, n_embeddings, embedding_dim, beta, levels, **vq_kwargs)
-        # the quantizer's choice is recorded only when it is FSQ, so configs written before the option existed match
-        choice = {'quantizer': quantizer, 'levels': list(vector_quantization.levels)} if quantizer == 'fsq' else {}
-        self.config = dict(sizes, beta=beta, **choice, **vq_kwargs)
         self.in_channels, self.n_downsamples = in_channels, n_downsamples
+        # built in the seed's order (encoder, pre_quantization_conv, quantizer, decoder): a seeded model draws its
+        # initial weights in that order, so reordering would change every seeded run
         self.encoder = Encoder(in_channels, n_hiddens, n_residual_hiddens, n_residual_layers, n_downsamples)
         self.pre_quantization_conv = nn.Conv2d(n_hiddens, embedding_dim, 1)
-        self.vector_quantization = vector_quantization
+        self.vector_quantization = make_quantizer(quantizer, n_embeddings, embedding_dim, beta, levels, **vq_kwargs)
+        # the quantizer's choice is recorded only when it is FSQ, so configs written before the option existed match
+        choice = {'quantizer': quantizer, 'levels': list(self.vector_quantization.levels)} if quantizer == 'fsq' else {}
+        self.config = dict(sizes, beta=beta, **choice, **vq_kwargs)
         self.decoder = Decoder(embedding_dim, n_hiddens, n_residual_hiddens, n_residual_layers, in_channels, n_downsamples)
 
     def latent_shape(self, image_size:int|tuple[int, int]) -> tuple[int, int]:
