@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['VQOutput', 'nearest_code', 'perplexity_from_counts', 'straight_through_vq', 'rotate_onto_codes', 'kmeans_plus_plus',
-           'kmeans', 'CodeUsage', 'VectorQuantizer']
+           'kmeans', 'check_code_indices', 'CodeUsage', 'VectorQuantizer']
 
-# %% ../nbs/01_quantizer.ipynb #9274876c
+# %% ../nbs/01_quantizer.ipynb #53988951
 import math
 from typing import NamedTuple
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_quantizer.ipynb #129b2cf0
+# %% ../nbs/01_quantizer.ipynb #8f7a3a23
 class VQOutput(NamedTuple):
     "What `VectorQuantizer.forward` returns; unpacks as `loss, z_q, perplexity, counts, indices`."
     loss: Tensor        # scalar: ‖sg[z_e] − e‖² + β‖z_e − sg[e]‖² (only the terms that train something, see below)
@@ -24,7 +24,7 @@ class VQOutput(NamedTuple):
     counts: Tensor      # (K,) long: how many latent positions of this batch chose each code
     indices: Tensor     # (B, H, W) long: the chosen code of each latent position
 
-# %% ../nbs/01_quantizer.ipynb #e285562b
+# %% ../nbs/01_quantizer.ipynb #92ad37bb
 def _argmax_rows(scores:Tensor) -> Tensor:
     "`scores.argmax(1)` for `scores` (n, K) (first index on ties), faster on the CPU."
     n, k = scores.shape
@@ -55,13 +55,13 @@ def nearest_code(x:Tensor, codebook:Tensor, chunk_size:int=4096) -> Tensor:
         indices[start:start + m] = _argmax_rows(torch.mm(rows[:m], codes, out=scores[:m]))
     return indices
 
-# %% ../nbs/01_quantizer.ipynb #6672056b
+# %% ../nbs/01_quantizer.ipynb #883c2b3e
 def perplexity_from_counts(counts:Tensor) -> Tensor:
     "exp(entropy) of the code distribution given by per-code `counts` (K,): 1 if one code is used, K if all equally."
     p = counts.double() / counts.sum().clamp(min=1)
     return torch.special.entr(p).sum().exp().float()  # entr(0) = 0, so unused codes need no epsilon
 
-# %% ../nbs/01_quantizer.ipynb #294a6c48
+# %% ../nbs/01_quantizer.ipynb #e5dcf49b
 class _StraightThroughVQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codebook, indices, beta, learn_codebook):
@@ -96,7 +96,7 @@ def straight_through_vq(z:Tensor, codebook:Tensor, indices:Tensor, beta:float, l
     "VQ loss ‖sg[z] − e‖² + `beta`·‖z − sg[e]‖² and the codes e (N, D) of `indices`, whose gradient goes straight to `z`."
     return _StraightThroughVQ.apply(z.contiguous(), codebook, indices, beta, learn_codebook)
 
-# %% ../nbs/01_quantizer.ipynb #4478c56e
+# %% ../nbs/01_quantizer.ipynb #93084ac3
 class _RotationTrick(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codes, eps):
@@ -116,7 +116,7 @@ def rotate_onto_codes(z:Tensor, codes:Tensor, eps:float=1e-8) -> Tensor:
     "`codes` (N, D) in value; gradient to `z` (N, D) through the rotation and rescaling of each row onto its code."
     return _RotationTrick.apply(z, codes.detach(), eps)
 
-# %% ../nbs/01_quantizer.ipynb #9c0a63ff
+# %% ../nbs/01_quantizer.ipynb #c33ab6c8
 @torch.no_grad()
 def kmeans_plus_plus(x:Tensor, k:int) -> Tensor:
     "k rows of `x` (N, D) drawn by k-means++ seeding: each next row with probability ∝ squared distance to the chosen."
@@ -143,7 +143,14 @@ def kmeans(x:Tensor, k:int, n_iters:int=10, chunk_size:int=4096, cosine:bool=Fal
         if cosine: centres = F.normalize(centres, dim=1)
     return centres, torch.bincount(nearest_code(x, centres, chunk_size), minlength=k)
 
-# %% ../nbs/01_quantizer.ipynb #50dfd01d
+# %% ../nbs/01_quantizer.ipynb #a439bce0
+def check_code_indices(indices:Tensor, n_codes:int):
+    "Raise if `indices` are not long `(B, H, W)` codes in `[0, n_codes)`, naming what they are."
+    if indices.ndim != 3 or indices.dtype != torch.long:
+        raise ValueError(f"lookup expects long indices of shape (B, H, W); got {indices.dtype} {tuple(indices.shape)}")
+    if indices.numel() and (indices.min() < 0 or indices.max() >= n_codes):
+        raise ValueError(f"indices must lie in [0, {n_codes}); got values in [{indices.min().item()}, {indices.max().item()}]")
+
 class CodeUsage:
     "The usage window of a quantizer with a `usage_counts` buffer (K,): how often each code was chosen since the last reset."
     def reset_usage(self):
@@ -263,11 +270,7 @@ class VectorQuantizer(CodeUsage, nn.Module):
 
     def lookup(self, indices:Tensor) -> Tensor:
         "Codes (B, D, H, W) of `indices` (B, H, W), e.g. predicted ones, ready for the decoder."
-        if indices.ndim != 3 or indices.dtype != torch.long:
-            raise ValueError(f"lookup expects long indices of shape (B, H, W); got {indices.dtype} {tuple(indices.shape)}")
-        if indices.numel() and (indices.min() < 0 or indices.max() >= self.n_embeddings):
-            raise ValueError(f"indices must lie in [0, {self.n_embeddings}); "
-                             f"got values in [{indices.min().item()}, {indices.max().item()}]")
+        check_code_indices(indices, self.n_embeddings)
         return self._grid(F.embedding(indices.reshape(-1), self.codebook), indices.shape)
 
     # --- hooks for data-parallel training: identity in one process -------------------------------------------
