@@ -19,7 +19,7 @@ from fastcore.script import Param, call_parse
 
 from .data import CaptionedData, get_data
 from .vqvae import VQVAE
-from .transformer import SAMPLED_DECODING, TextToCodes, _check_decoding
+from .transformer import SAMPLED_DECODING, TextToCodes, check_decoding as check_generate_arguments
 from .config import OPTION_OWNERS, PRESETS, TrainConfig, TransformerConfig, VQVAEConfig, build_models
 from .distributed import broadcast_object, distributed_world
 from .checkpoints import CheckpointError, latest_checkpoint, models_from_checkpoint
@@ -293,7 +293,7 @@ DECODING_OPTIONS = ('temperature', 'top_k', 'steps', 'guidance', 'confidence_noi
 
 def check_decoding(temperature=0., top_k=None, steps=1, guidance=0., confidence_noise=0.):
     "Exit naming the first bad decoding option (`TextToCodes.generate`'s own check), or a `--top_k` that temperature 0 ignores."
-    try: _check_decoding(steps, guidance, temperature, confidence_noise)
+    try: check_generate_arguments(steps, guidance, temperature, confidence_noise)
     except ValueError as e: raise SystemExit(f"error: {_cli_message(e, DECODING_OPTIONS)}") from None
     if top_k is not None and temperature == 0:
         raise SystemExit(f"error: --top_k {top_k} has no effect at --temperature 0 (the most likely code is taken): "
