@@ -112,12 +112,28 @@ def bench(n_rows, dim, n_codes, repeats):
     return dict(N=n_rows, D=dim, K=n_codes, chunks=chunks, **medians)
 
 
+def oracle_check():
+    "The rotation trick's gradient against vector-quantize-pytorch's `rotate_to`, when that library is installed (not a dependency)."
+    try: from vector_quantize_pytorch.vector_quantize_pytorch import rotate_to
+    except ImportError: return print('oracle: vector-quantize-pytorch not installed, rotation-trick gradient not compared')
+    from text_vq.quantizer import rotate_onto_codes
+    torch.manual_seed(0)
+    z, codes, g = torch.randn(4096, 64, requires_grad=True), torch.randn(4096, 64), torch.randn(4096, 64)
+    (rotate_to(z, codes) * g).sum().backward()
+    ours = z.detach().clone().requires_grad_()
+    (rotate_onto_codes(ours, codes) * g).sum().backward()
+    gap = (ours.grad - z.grad).abs().max().item() / z.grad.abs().max().item()
+    print(f"oracle: rotation-trick gradient vs vector-quantize-pytorch rotate_to, largest relative difference {gap:.1e} "
+          f"({'PASS' if gap < 1e-5 else 'FAIL'})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=21)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    oracle_check()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} repeats, '
           f'forward + backward')
     header = ('| N | D | K | row chunks | one-hot (ms) | ours (ms) | speed-up | distance GEMM (ms) | GEMM share of ours '
