@@ -21,8 +21,7 @@ __all__ = ['PIXEL_RANGE', 'DATA_RANGE', 'PAD', 'UNK', 'PAD_ID', 'UNK_ID', 'SHAPE
            'POSITION_WORDS', 'CAPTION_TEMPLATES', 'HELDOUT_PAIRS', 'BACKGROUND', 'NUMBER_WORDS', 'DIGIT_TEMPLATES',
            'IMAGE_EXTENSIONS', 'DATASETS', 'to_pixel_range', 'from_pixel_range', 'Tokenizer', 'CaptionedImages',
            'CaptionedData', 'render_shape', 'shape_caption', 'shapes_data', 'digit_caption', 'digits_data',
-           'CaptionsError', 'load_image', 'folder_data', 'show_batch', 'read_shape', 'attribute_accuracy',
-           'digit_features', 'digit_labels', 'train_digit_judge', 'digit_accuracy', 'get_data']
+           'CaptionsError', 'load_image', 'folder_data', 'show_batch', 'get_data']
 
 # %% ../nbs/00_data.ipynb #b763a276
 PIXEL_RANGE = (-1.0, 1.0)
@@ -400,80 +399,6 @@ def _wrap(text:str, width:int):
         if line and len(line) + 1 + len(word) > width: lines.append(line); line = word
         else: line = f"{line} {word}".strip()
     return lines + [line]
-
-# %% ../nbs/00_data.ipynb #e300f65e
-def _coverage(shape:str, row:float, col:float, radius:float, image_size:int, supersample:int=4) -> np.ndarray:
-    "Anti-aliased coverage `(S, S)` in [0, 1] of `shape` centred at (`row`, `col`) (fractions of the side)."
-    n = image_size * supersample
-    coords = (np.arange(n) + 0.5) / n
-    mask = _shape_mask(shape, coords[:, None] - row, coords[None, :] - col, radius).astype(np.float32)
-    return mask.reshape(image_size, supersample, image_size, supersample).mean((1, 3))
-
-def _measure_shapes() -> dict:
-    "Area per radius² and centroid row offset per radius of each shape, measured once on a large rendering."
-    grid, radius = (np.arange(256) + 0.5) / 256, 0.3
-    geometry = {}
-    for shape in SHAPES:
-        cover = _coverage(shape, 0.5, 0.5, radius, 256, supersample=1)
-        geometry[shape] = (cover.mean() / radius**2, ((cover.sum(1) * grid).sum() / cover.sum() - 0.5) / radius)
-    return geometry
-
-_SHAPE_GEOMETRY = _measure_shapes()
-_COLOUR_DIRECTIONS = np.array([np.array(c) / max(c) for c in COLOURS.values()])
-
-def read_shape(image) -> dict|None:
-    "The attributes (shape, colour, size, position) a single shape image `(3, S, S)` in [-1, 1] shows, or None if blank."
-    img = from_pixel_range(torch.as_tensor(image).detach().float().cpu()).numpy()
-    if img.ndim != 3 or img.shape[0] != 3: raise ValueError(f"read_shape expects one RGB image (3, S, S), got shape {img.shape}")
-    size = img.shape[-1]
-    brightness = img.max(0)
-    peak = np.percentile(brightness, 99)
-    if peak - BACKGROUND < 0.1: return None
-    cover = np.clip((brightness - BACKGROUND) / (peak - BACKGROUND), 0, 1)
-    grid = (np.arange(size) + 0.5) / size
-    row, col = (cover.sum(1) * grid).sum() / cover.sum(), (cover.sum(0) * grid).sum() / cover.sum()
-    fits = []
-    for shape, (area_per_r2, row_offset) in _SHAPE_GEOMETRY.items():
-        radius = np.sqrt(cover.mean() / area_per_r2)
-        centre = (row - row_offset * radius, col)
-        fits.append((np.abs(_coverage(shape, *centre, radius, size) - cover).sum(), shape, radius, centre))
-    _, shape, radius, centre = min(fits, key=lambda f: f[0])
-    solid = img[:, cover > 0.8].mean(1)
-    colour = tuple(COLOURS)[np.argmin(((_COLOUR_DIRECTIONS - solid / solid.max()) ** 2).sum(1))]
-    position = tuple(POSITIONS)[np.argmin(((np.array(list(POSITIONS.values())) - np.array(centre)) ** 2).sum(1))]
-    return {'shape': shape, 'colour': colour, 'size': 'small' if radius < sum(SIZES.values()) / 2 else 'large', 'position': position}
-
-def attribute_accuracy(images, attributes) -> dict:
-    "Fraction of `images` whose read attributes match `attributes`: per attribute and all four at once (`all`)."
-    if len(images) != len(attributes): raise ValueError(f"{len(images)} images but {len(attributes)} attribute dicts")
-    names = ('shape', 'colour', 'size', 'position')
-    hits = {k: 0 for k in names + ('all',)}
-    for image, truth in zip(images, attributes):
-        read = read_shape(image) or {}
-        right = [read.get(k) == truth[k] for k in names]
-        for k, ok in zip(names, right): hits[k] += ok
-        hits['all'] += all(right)
-    return {k: v / max(1, len(images)) for k, v in hits.items()}
-
-# %% ../nbs/00_data.ipynb #f1944587
-def digit_features(images) -> np.ndarray:
-    "Grey images `(B, 1, S, S)` in [-1, 1] as `(B, 64)` features: 8×8 average-pooled, on scikit-learn's 0–16 scale."
-    images = torch.as_tensor(images).detach().float().cpu()
-    if images.ndim != 4 or images.shape[1] != 1: raise ValueError(f"expected grey images (B, 1, S, S), got {tuple(images.shape)}")
-    return (F.adaptive_avg_pool2d(from_pixel_range(images), 8) * 16).flatten(1).numpy()
-
-def digit_labels(split:CaptionedImages) -> np.ndarray:
-    "The digit of every image of a digits split."
-    return np.array([a['digit'] for a in split.attributes])
-
-def train_digit_judge(data:CaptionedData):
-    "An RBF SVM fitted on the real training digits of `data` (a `digits_data()`)."
-    from sklearn.svm import SVC
-    return SVC(gamma='scale', C=10).fit(digit_features(data.train.images), digit_labels(data.train))
-
-def digit_accuracy(judge, images, digits) -> float:
-    "Fraction of `images` the judge classifies as `digits`."
-    return float((judge.predict(digit_features(images)) == np.asarray(digits)).mean())
 
 # %% ../nbs/00_data.ipynb #a3ce5ff9
 DATASETS = {'shapes': shapes_data, 'digits': digits_data}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from .data import (CaptionedData, attribute_accuracy, digit_accuracy, digit_labels, from_pixel_range, show_batch,
-                          train_digit_judge)
+from .data import CaptionedData, from_pixel_range, show_batch
+from .judges import attribute_accuracy, digit_accuracy, digit_labels, train_digit_judge
 from .vqvae import VQVAE
 from .transformer import SAMPLED_DECODING, TextToCodes, eval_mode
 from .metrics import distinct_grids, diversity, evaluate, mean_pairwise_distance, real_pairwise_distance
