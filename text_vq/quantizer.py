@@ -6,7 +6,7 @@
 __all__ = ['VQOutput', 'nearest_code', 'perplexity_from_counts', 'straight_through_vq', 'rotate_onto_codes', 'kmeans_plus_plus',
            'kmeans', 'check_code_indices', 'CodeUsage', 'VectorQuantizer']
 
-# %% ../nbs/01_quantizer.ipynb #53988951
+# %% ../nbs/01_quantizer.ipynb #8ce72ab1
 import math
 from typing import NamedTuple
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_quantizer.ipynb #8f7a3a23
+# %% ../nbs/01_quantizer.ipynb #05c4480f
 class VQOutput(NamedTuple):
     "What `VectorQuantizer.forward` returns; unpacks as `loss, z_q, perplexity, counts, indices`."
     loss: Tensor        # scalar: ‖sg[z_e] − e‖² + β‖z_e − sg[e]‖² (only the terms that train something, see below)
@@ -24,7 +24,7 @@ class VQOutput(NamedTuple):
     counts: Tensor      # (K,) long: how many latent positions of this batch chose each code
     indices: Tensor     # (B, H, W) long: the chosen code of each latent position
 
-# %% ../nbs/01_quantizer.ipynb #92ad37bb
+# %% ../nbs/01_quantizer.ipynb #08a791ff
 def _argmax_rows(scores:Tensor) -> Tensor:
     "`scores.argmax(1)` for `scores` (n, K) (first index on ties), faster on the CPU."
     n, k = scores.shape
@@ -55,13 +55,13 @@ def nearest_code(x:Tensor, codebook:Tensor, chunk_size:int=4096) -> Tensor:
         indices[start:start + m] = _argmax_rows(torch.mm(rows[:m], codes, out=scores[:m]))
     return indices
 
-# %% ../nbs/01_quantizer.ipynb #883c2b3e
+# %% ../nbs/01_quantizer.ipynb #640d31b7
 def perplexity_from_counts(counts:Tensor) -> Tensor:
     "exp(entropy) of the code distribution given by per-code `counts` (K,): 1 if one code is used, K if all equally."
     p = counts.double() / counts.sum().clamp(min=1)
     return torch.special.entr(p).sum().exp().float()  # entr(0) = 0, so unused codes need no epsilon
 
-# %% ../nbs/01_quantizer.ipynb #e5dcf49b
+# %% ../nbs/01_quantizer.ipynb #c53ce06e
 class _StraightThroughVQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codebook, indices, beta, learn_codebook):
@@ -96,27 +96,33 @@ def straight_through_vq(z:Tensor, codebook:Tensor, indices:Tensor, beta:float, l
     "VQ loss ‖sg[z] − e‖² + `beta`·‖z − sg[e]‖² and the codes e (N, D) of `indices`, whose gradient goes straight to `z`."
     return _StraightThroughVQ.apply(z.contiguous(), codebook, indices, beta, learn_codebook)
 
-# %% ../nbs/01_quantizer.ipynb #93084ac3
+# %% ../nbs/01_quantizer.ipynb #763d2c71
 class _RotationTrick(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, codes, eps):
-        z_norm, e_norm = z.norm(dim=1, keepdim=True).clamp(min=eps), codes.norm(dim=1, keepdim=True)
-        u, q = z / z_norm, codes / e_norm.clamp(min=eps)
-        ctx.save_for_backward(u, q, F.normalize(u + q, dim=1, eps=eps), e_norm / z_norm)
+        z_norm, e_norm = torch.linalg.vector_norm(z, dim=1), torch.linalg.vector_norm(codes, dim=1)
+        ctx.save_for_backward(z, codes, z_norm.clamp(min=eps), e_norm.clamp(min=eps), torch.einsum('nd,nd->n', z, codes))
+        ctx.eps = eps
         return codes.clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        # (λR)ᵀ g with Rᵀ = I − 2rrᵀ + 2uqᵀ: the rotation is never formed, only two dot products per row
-        u, q, r, scale = ctx.saved_tensors
-        return scale * (grad - 2 * r * (r * grad).sum(1, keepdim=True) + 2 * u * (q * grad).sum(1, keepdim=True)), None, None
+        # (λR)ᵀ g = λ(g − 2r(r·g) + 2u(q·g)) with u = z/|z|, q = e/|e|, r = (u + q)/|u + q|; written with per-row
+        # scalars only, it is g + z·a + e·b: two row dot products and two fused multiply-adds over (N, D)
+        z, codes, z_norm, e_norm, z_dot_e = ctx.saved_tensors
+        u_g, q_g = torch.einsum('nd,nd->n', z, grad) / z_norm, torch.einsum('nd,nd->n', codes, grad) / e_norm
+        m2 = (2 + 2 * z_dot_e / (z_norm * e_norm)).clamp(min=ctx.eps ** 2)  # |u + q|²
+        c1 = 2 * (u_g + q_g) / m2
+        scale = e_norm / z_norm
+        a, b = scale * (2 * q_g - c1) / z_norm, -scale * c1 / e_norm
+        return (grad * scale[:, None]).addcmul_(z, a[:, None]).addcmul_(codes, b[:, None]), None, None
 
 def rotate_onto_codes(z:Tensor, codes:Tensor, eps:float=1e-8) -> Tensor:
     "`codes` (N, D) in value; gradient to `z` (N, D) through the rotation and rescaling of each row onto its code."
     return _RotationTrick.apply(z, codes.detach(), eps)
 
-# %% ../nbs/01_quantizer.ipynb #c33ab6c8
+# %% ../nbs/01_quantizer.ipynb #063b8a17
 @torch.no_grad()
 def kmeans_plus_plus(x:Tensor, k:int) -> Tensor:
     "k rows of `x` (N, D) drawn by k-means++ seeding: each next row with probability ∝ squared distance to the chosen."
@@ -143,7 +149,7 @@ def kmeans(x:Tensor, k:int, n_iters:int=10, chunk_size:int=4096, cosine:bool=Fal
         if cosine: centres = F.normalize(centres, dim=1)
     return centres, torch.bincount(nearest_code(x, centres, chunk_size), minlength=k)
 
-# %% ../nbs/01_quantizer.ipynb #a439bce0
+# %% ../nbs/01_quantizer.ipynb #f899423b
 def check_code_indices(indices:Tensor, n_codes:int):
     "Raise if `indices` are not long `(B, H, W)` codes in `[0, n_codes)`, naming what they are."
     if indices.ndim != 3 or indices.dtype != torch.long:
