@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import inspect, math
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, make_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from difflib import get_close_matches
 
 from fastcore.docments import docments
@@ -275,6 +275,11 @@ class Phase:
             raise ValueError(f"phase {self.name!r}: caption_dropout must lie in [0, 1), got {self.caption_dropout}")
         if (self.masked or self.caption_dropout) and 'xent' not in self.losses:
             raise ValueError(f"phase {self.name!r}: masked and caption_dropout shape the 'xent' loss, which it does not train")
+
+    @property
+    def uses_transformer(self) -> bool:
+        "Whether a loss this phase counts needs the Transformer's logits."
+        return bool({'xent', 'recon_pred'} & set(self.losses))
 
     def config(self) -> dict:
         # options appear only when set, so that checkpoints written before they existed still match on resume

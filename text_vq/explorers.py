@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy, html, threading
 
-import numpy as np
 import torch
 import ipywidgets as widgets
 from matplotlib.figure import Figure

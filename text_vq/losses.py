@@ -60,7 +60,7 @@ def step_losses(vqvae, transformer, batch, phase:Phase, recon_variance:float=1.0
         if 'recon' in phase.losses:
             mse = F.mse_loss(vqvae.decoder(vq.z_q).float(), images)
             terms['recon'], stats['recon_mse'] = mse / recon_variance, mse.detach()
-    if {'xent', 'recon_pred'} & set(phase.losses):
+    if phase.uses_transformer:
         # always a null flag per row, so the null caption is in every step's graph (data-parallel runs need each
         # parameter used); no random draw without caption dropout, so such runs consume the RNG as before
         null = (torch.rand(len(texts), device=texts.device) < phase.caption_dropout if phase.caption_dropout

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,12 +18,11 @@ from .data import CaptionedData, CaptionedImages, Tokenizer
 from .vqvae import VQVAE
 from .fsq import FSQ
 from .transformer import TextToCodes, eval_mode
-from .metrics import evaluate
 from .config import (LiveParams, Phase, TrainConfig, WarmupRamp, build_transformer, build_vqvae, lr_schedule,
                             preset)
 from .distributed import broadcast_object, distributed_world, gather_slices
 from .checkpoints import atomic_save, latest_checkpoint
-from .training import BatchStream, Trainer, run_phase
+from .training import BatchStream, Trainer, evaluate_trainer, run_phase
 
 # %% auto #0
 __all__ = ['CODES_FORMAT', 'RECIPES', 'CombinedModel', 'vqvae_fingerprint', 'extract_codes', 'load_codes', 'CaptionGroups',
@@ -169,9 +168,7 @@ def phase_evaluation(run, trainer, data) -> dict:
     evals = getattr(trainer, 'evals', [])
     if evals and evals[-1]['step'] == trainer.step and _eval_split(data) == 'valid':
         return {k: v for k, v in evals[-1].items() if k not in ('step', 'phase')}
-    uses_transformer = {'xent', 'recon_pred'} & set(trainer.phase.losses)
-    return evaluate(run.vqvae, run.transformer if uses_transformer else None, data.dataloader(_eval_split(data), 256),
-                    device=trainer.device)
+    return evaluate_trainer(trainer, data.dataloader(_eval_split(data), 256))
 
 def phase1_report(run, trainer, data, max_mse:float=0.05, min_usage:float=0.05) -> dict:
     "The seed's phase-1 'done' criteria on the validation split: recon MSE, usage, perplexity, and which criteria hold."
@@ -271,7 +268,7 @@ def train(data:CaptionedData, config:TrainConfig|str|None=None, *, phases=None, 
         hp.update(**stage.live)
         folder = None if checkpoint_dir is None else Path(checkpoint_dir)/name
         last = broadcast_object(latest_checkpoint(folder)) if resume else None
-        trainer = run_phase(stage.phase, data, stage.steps, run.vqvae, run.transformer if {'xent', 'recon_pred'} & set(stage.phase.losses) else None, hp,
+        trainer = run_phase(stage.phase, data, stage.steps, run.vqvae, run.transformer if stage.phase.uses_transformer else None, hp,
                             batch_size=config.batch_size, seed=config.seed, stream=stream, cbs=cbs, progress=progress,
                             eval_every=config.eval_every, checkpoint_dir=folder, checkpoint_every=config.checkpoint_every,
                             resume=last, device=device, precision=precision,

@@ -26,8 +26,8 @@ from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, train
 
 # %% auto #0
 __all__ = ['default_device', 'autocast_context', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream',
-           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'EvalCallback', 'CheckpointCallback',
-           'run_phase']
+           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'evaluate_trainer', 'EvalCallback',
+           'CheckpointCallback', 'run_phase']
 
 # %% ../nbs/09_training.ipynb #96e5e7dd
 def default_device() -> torch.device:
@@ -155,7 +155,7 @@ class Trainer:
         autocast_context(self.device, self.precision)  # validates precision
         self.recon_variance, self.tokenizer, self.config = recon_variance, tokenizer, dict(config or {})
         needs = {'vqvae': phase.inputs == 'images' or bool({'encoder', 'codebook', 'decoder'} & set(phase.parts)),
-                 'transformer': bool({'xent', 'recon_pred'} & set(phase.losses))}
+                 'transformer': phase.uses_transformer}
         for name, needed in needs.items():
             if needed and getattr(self, name) is None: raise ValueError(f"phase {phase.name!r} needs a {name}")
         for m in (vqvae, transformer):
@@ -267,6 +267,11 @@ class ProgressCallback(Callback):
     def after_fit(self, trainer):
         self.bar.on_iter_end()
 
+def evaluate_trainer(trainer, loader, max_batches:int|None=None) -> dict:
+    "`text_vq.metrics.evaluate` of `trainer`'s models on `loader`, the Transformer included if its phase trains it."
+    return evaluate(trainer.vqvae, trainer.transformer if trainer.phase.uses_transformer else None, loader,
+                    device=trainer.device, max_batches=max_batches)
+
 class EvalCallback(Callback):
     "Every `every` steps (and at the end), `text_vq.metrics.evaluate` on `loader`; results in `trainer.evals`."
     order = 20
@@ -275,9 +280,7 @@ class EvalCallback(Callback):
     def before_fit(self, trainer):
         if not hasattr(trainer, 'evals'): trainer.evals = []
     def _evaluate(self, trainer):
-        uses_transformer = {'xent', 'recon_pred'} & set(trainer.phase.losses)
-        result = evaluate(trainer.vqvae, trainer.transformer if uses_transformer else None, self.loader,
-                          device=trainer.device, max_batches=self.max_batches)
+        result = evaluate_trainer(trainer, self.loader, self.max_batches)
         trainer.evals.append({'step': trainer.step, 'phase': trainer.phase.name, **result})
     def after_step(self, trainer):
         if trainer.step % self.every == 0: self._evaluate(trainer)
