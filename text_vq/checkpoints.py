@@ -5,7 +5,8 @@
 # %% ../nbs/08_checkpoints.ipynb #ad8a9681
 from __future__ import annotations
 
-import os, random
+import io, os, random, re, warnings, zipfile
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,32 +20,73 @@ from .config import LEGACY_PHASE_NAMES, TransformerConfig, VQVAEConfig
 from .distributed import decorrelate_rng, gather_objects
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_save', 'rng_state', 'set_rng_state',
-           'trainer_state', 'latest_checkpoint', 'read_checkpoint', 'load_trainer_state', 'models_from_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RunFileError', 'CheckpointError', 'naming_path', 'temp_path',
+           'atomic_write', 'atomic_save', 'remove_stale_temp_files', 'rng_state', 'set_rng_state', 'trainer_state',
+           'latest_checkpoint', 'read_checkpoint', 'resume_checkpoint', 'load_trainer_state', 'models_from_checkpoint']
 
 # %% ../nbs/08_checkpoints.ipynb #2e7e31e6
 CHECKPOINT_FORMAT = 'text_vq-checkpoint'
 CHECKPOINT_VERSION = 1
 
-class CheckpointError(ValueError):
+class RunFileError(ValueError):
+    "A file a run wrote (checkpoint, codes, metrics) is missing, corrupt, or does not match the run; the message names the file."
+
+class CheckpointError(RunFileError):
     "A checkpoint is missing, corrupt, or does not match the run; the message names the file and what differs."
 
-def atomic_save(obj, path) -> Path:
-    "`torch.save` `obj` to `path` atomically (temp file, fsync, rename, fsync folder)."
+@contextmanager
+def naming_path(path):
+    "Let an OS error of the block name `path`: a failed `write` or `close` (a full disk) names no file by itself."
+    try: yield
+    except OSError as e:
+        if e.filename is not None: raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+def temp_path(path) -> Path:
+    "The temporary file `atomic_write` writes `path` through: `.<name>.tmp<pid>` beside it."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+def atomic_write(path, data:bytes|str) -> Path:
+    "Write `data` to `path` atomically (temp file, fsync, rename, fsync folder); an OS error names `path`, not the temp file."
+    path, tmp = Path(path), temp_path(path)
     try:
-        with open(tmp, 'wb') as f:
-            torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try: os.fsync(dir_fd)
-    finally: os.close(dir_fd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, 'wb') as f:
+                f.write(data.encode('utf-8') if isinstance(data, str) else data)
+                f.flush(); os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally: tmp.unlink(missing_ok=True)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try: os.fsync(dir_fd)
+        finally: os.close(dir_fd)
+    except OSError as e: raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     return path
+
+def atomic_save(obj, path) -> Path:
+    """`torch.save` `obj` to `path` atomically (`atomic_write`). It is serialised in memory first: an object that cannot be
+    saved leaves no file, and a full disk is an `OSError` naming `path` (torch's own writer reports it without either)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, buffer.getvalue())
+
+def _running(pid:int) -> bool:
+    if pid == os.getpid(): return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # another user's process
+    return True
+
+def remove_stale_temp_files(folder) -> list[Path]:
+    "Remove the temporary files (`temp_path`) under `folder` that processes no longer running left behind (a write killed midway); returns them."
+    removed = []
+    for path in sorted(Path(folder).rglob('.*.tmp*')):
+        found = re.fullmatch(r'\..+\.tmp(\d+)', path.name)
+        if found is None or not path.is_file() or _running(int(found[1])): continue
+        path.unlink()
+        removed.append(path)
+    return removed
 
 # %% ../nbs/08_checkpoints.ipynb #2c03611d
 def rng_state() -> dict:
@@ -86,18 +128,25 @@ def latest_checkpoint(folder) -> Path|None:
     files = sorted(Path(folder).glob('step_*.pt'))
     return files[-1] if files else None
 
-def read_checkpoint(path) -> dict:
-    "Load and validate a checkpoint file (or a folder's newest); errors name the file and the problem."
-    path = Path(path)
-    if path.is_dir():
-        latest = latest_checkpoint(path)
-        if latest is None: raise CheckpointError(f"no checkpoint (step_*.pt) in folder {path}")
-        path = latest
-    if not path.exists(): raise CheckpointError(f"checkpoint not found: {path}")
+def _load_checkpoint(path:Path) -> dict:
+    "The checkpoint in the file `path`, or a `CheckpointError` saying what the file is instead."
+    if not path.is_file(): raise CheckpointError(f"checkpoint not found: {path}")
+    size = path.stat().st_size
+    if size == 0: raise CheckpointError(f"{path}: empty file (0 bytes; a write that never finished)")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive, whose directory comes last
+        with open(path, 'rb') as f: truncated = f.read(4) == b'PK\x03\x04'
+        if truncated: raise CheckpointError(f"{path}: truncated checkpoint ({size} bytes; a write cut short)")
+        raise CheckpointError(f"{path}: not a text_vq checkpoint (not a file that torch.save writes)")
+    with zipfile.ZipFile(path) as archive: names = archive.namelist()
+    if not any(n == 'data.pkl' or n.endswith('/data.pkl') for n in names):
+        raise CheckpointError(f"{path}: not a text_vq checkpoint (a zip archive, not a torch file)")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        if 'Weights only load failed' in str(e):  # torch's advice to load it unsafely is not for a file that is not ours
+            raise CheckpointError(f"{path}: not a text_vq checkpoint (a torch file holding objects other than tensors and plain values)") from None
+        raise CheckpointError(f"{path}: corrupt checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a text_vq checkpoint")
+        raise CheckpointError(f"{path}: not a text_vq checkpoint (a torch file without text_vq's format mark)")
     if ckpt.get('version') != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')}, this text_vq reads version {CHECKPOINT_VERSION}")
     ckpt['path'] = str(path)
@@ -105,6 +154,35 @@ def read_checkpoint(path) -> dict:
     name = ckpt['phase']['name']
     ckpt['phase'] = {**ckpt['phase'], 'name': LEGACY_PHASE_NAMES.get(name, name)}
     return ckpt
+
+def _newest_readable(folder:Path) -> tuple[Path|None, list[Path], list[str]]:
+    "The newest readable `step_*.pt` of `folder` (None if there is none), the unreadable newer ones, and their problems."
+    files, problems = sorted(folder.glob('step_*.pt'), reverse=True), []
+    for i, file in enumerate(files):
+        try: _load_checkpoint(file)
+        except CheckpointError as e: problems.append(str(e)); continue
+        return file, files[:i], problems
+    if files: raise CheckpointError(f"no readable checkpoint in {folder}: " + '; '.join(problems))
+    return None, [], []
+
+def read_checkpoint(path) -> dict:
+    """Load and validate a checkpoint file, or a folder's newest readable one: an unreadable newer file (empty, truncated)
+    gives a warning and the one before it is read. Errors name the file and say what it is."""
+    path = Path(path)
+    if not path.is_dir(): return _load_checkpoint(path)
+    found, _, problems = _newest_readable(path)
+    if found is None: raise CheckpointError(f"no checkpoint (step_*.pt) in folder {path}")
+    if problems: warnings.warn(f"{'; '.join(problems)}: reading the checkpoint before it, {found.name}")
+    return _load_checkpoint(found)
+
+def resume_checkpoint(folder) -> Path|None:
+    """The checkpoint of `folder` to resume from: its newest readable one (None if it holds none). Unreadable newer ones are
+    renamed `*.corrupt` with a warning, so that the resumed run writes their steps again."""
+    found, unreadable, problems = _newest_readable(Path(folder))
+    for file in unreadable: file.rename(file.with_name(file.name + '.corrupt'))
+    if unreadable:
+        warnings.warn(f"{'; '.join(problems)}: resuming from the checkpoint before it, {found.name} (the unreadable one is kept as *.corrupt)")
+    return found
 
 # %% ../nbs/08_checkpoints.ipynb #e59bbbf8
 def _mismatch(what, saved, current) -> str|None:
@@ -134,6 +212,8 @@ def load_trainer_state(trainer, ckpt:dict):
             extra = sorted(set(ckpt['tokenizer']['vocab']) ^ set(current_vocab['vocab']))[:8]
             problems.append(f"tokenizer vocabulary differs (words in only one: {extra}; max_len {ckpt['tokenizer']['max_len']} vs {current_vocab['max_len']})")
     problems.append(_mismatch('recipe phase', ckpt['phase'], trainer.phase.config()))
+    stream = {k: ckpt['stream'][k] for k in ('seed', 'batch_size')}
+    problems.append(_mismatch('batch stream', stream, {k: trainer.stream.state_dict()[k] for k in stream}))
     problems = [p for p in problems if p]
     if problems: raise CheckpointError(f"{where} does not match this run: " + '; '.join(problems))
     for name in ('vqvae', 'transformer'):

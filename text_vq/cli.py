@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import argparse, json, os, re, sys, time, warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
-from datetime import datetime
-from difflib import get_close_matches
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -17,22 +15,24 @@ import torch.distributed as dist
 from fastcore.docments import docments
 from fastcore.script import Param, call_parse
 
-from .data import CaptionedData, get_data
+from .data import DATASETS, CaptionedData, get_data
 from .vqvae import VQVAE
 from .transformer import SAMPLED_DECODING, TextToCodes, check_decoding as check_generate_arguments
-from .config import OPTION_OWNERS, PRESETS, TrainConfig, TransformerConfig, VQVAEConfig, build_models
+from .config import TrainConfig, TransformerConfig, VQVAEConfig
 from .distributed import broadcast_object, distributed_world
-from .checkpoints import CheckpointError, latest_checkpoint, models_from_checkpoint
+from .checkpoints import CheckpointError, RunFileError, latest_checkpoint, models_from_checkpoint, remove_stale_temp_files
+from .training import NonFiniteLossError, eval_split
 from .recipes import Run, extract_codes, train
 from .reports import (EvalPrinter, MetricsLog, PhaseBanner, SampleGridCallback, final_report, generate_images,
                              print_summary, save_grid, save_images, warning_hint)
+from .run_folder import (LEGACY_OPTIONS, CleanExit, TrainOptions, cli_message, fit_to_data, run_config, settle_options,
+                                skipped_rows, train_defaults, warning_lines, write_run_files)
 
 # %% auto #0
-__all__ = ['RUN_PHASES', 'INVOCATION_OPTIONS', 'LEGACY_OPTIONS', 'DECODING_OPTIONS', 'resolve_device', 'distributed_launch',
-           'main_print', 'load_data', 'find_checkpoint', 'load_models', 'TrainOptions', 'train_defaults',
-           'train_parser', 'TrainResult', 'read_run_options', 'run_config', 'run_training', 'text_vq_train',
-           'encode_captions', 'check_decoding', 'is_deterministic', 'generate_grid', 'text_vq_generate',
-           'run_extraction', 'text_vq_extract_codes']
+__all__ = ['RUN_PHASES', 'DECODING_OPTIONS', 'resolve_device', 'distributed_launch', 'main_print', 'load_data', 'find_checkpoint',
+           'load_models', 'train_parser', 'TrainResult', 'run_training', 'text_vq_train', 'encode_captions',
+           'check_decoding', 'is_deterministic', 'generate_grid', 'text_vq_generate', 'run_extraction',
+           'text_vq_extract_codes']
 
 # %% ../nbs/15_cli.ipynb #c0504e49
 def resolve_device(device:str|None=None) -> torch.device:
@@ -68,21 +68,25 @@ def main_print(*args, **kwargs):
 # %% ../nbs/15_cli.ipynb #20b29546
 RUN_PHASES = ('phase3', 'phase2', 'single', 'phase1')  # latest first: the models a run ended with
 
-def load_data(name:str, image_size:int=32, n_train:int|None=None, seed:int=0) -> CaptionedData:
+def load_data(name:str, image_size:int=32, n_train:int|None=None, seed:int=0, skip_bad:bool=False) -> CaptionedData:
     "The data set `name` ('shapes', 'digits' or a folder path); a bad name, folder or captions file exits with a message."
     kwargs = dict(image_size=image_size, seed=seed)
     if n_train is not None:
         if name != 'shapes': raise SystemExit(f"error: --n_train applies to the generated shapes only, not to {name!r}")
         kwargs['n_train'] = n_train
+    if skip_bad:
+        if name in DATASETS: raise SystemExit(f"error: --skip_bad applies to a folder's captions file, not to {name!r}")
+        kwargs['skip_bad'] = True
     try: return get_data(name, **kwargs)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f"error: {e}") from None
 
 def find_checkpoint(path) -> Path:
-    "The checkpoint file `path` names: the file itself, the newest `step_*.pt` of a folder, or a run folder's latest phase."
+    """What `path` names to read a checkpoint from: the file itself, a folder of `step_*.pt`, or a run folder's latest
+    phase folder. From a folder, the newest readable checkpoint is read (a newer unreadable one gives a warning)."""
     path = Path(path)
     if path.is_file(): return path
     if not path.exists(): raise SystemExit(f"error: checkpoint not found: {path}")
-    found = latest_checkpoint(path) or next((ck for name in RUN_PHASES if (ck := latest_checkpoint(path/'checkpoints'/name))), None)
+    found = next((folder for folder in [path, *(path/'checkpoints'/name for name in RUN_PHASES)] if latest_checkpoint(folder)), None)
     if found is None: raise SystemExit(f"error: no checkpoint (step_*.pt) in {path} or in its checkpoints/<phase> folders")
     return found
 
@@ -96,27 +100,6 @@ def load_models(path, device='cpu', need_transformer:bool=True) -> tuple:
     return vqvae, transformer, tokenizer, ckpt
 
 # %% ../nbs/15_cli.ipynb #a36fa0c3
-@dataclass
-class TrainOptions:
-    "`text_vq_train`'s options besides `TrainConfig`'s: the preset they change, the data, logging, and this invocation's choices."
-    preset: str = 'main'  # the configuration the other options change: 'main' (the README's job), 'study' or 'tiny' (the tests')
-    data: str = 'shapes'  # 'shapes', 'digits', or a folder of images with captions.csv or captions.jsonl
-    image_size: int = 32  # images are resized to image_size x image_size
-    n_train: int|None = None  # training images of the generated shapes (none: 4000)
-    log_every: int = 10  # write a metrics.jsonl line every this many steps
-    n_samples: int = 16  # captions in the sample grids
-    out: str|None = None  # run folder (none: runs/<recipe>-<data>-<time>)
-    resume: bool = False  # continue the run in --out from its last checkpoint
-    device: str|None = None  # 'cpu', 'cuda', 'cuda:1', ... (none: CUDA if available)
-    progress: bool = True  # a progress bar while training
-
-INVOCATION_OPTIONS = ('out', 'resume', 'device', 'progress')  # not the run's configuration: a resume may change them
-LEGACY_OPTIONS = {'warmup': 'lambda_warmup_steps', 'ramp': 'lambda_ramp_steps'}  # names in an older run's config.json
-
-def train_defaults() -> dict:
-    "The default of every `text_vq_train` option: `TrainOptions`' and the main job's, `TrainConfig().options()`."
-    return {**asdict(TrainOptions()), **TrainConfig().options()}
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         renamed = ''.join(f"; --{old} is now --{new}" for old, new in LEGACY_OPTIONS.items() if re.search(rf"--{old}\b(?!_)", message))
@@ -175,129 +158,84 @@ class TrainResult:
     seconds: float
     run: Run  # the recipe's result: config, each phase's trainer, history
 
-def _cli_message(e:Exception, names=OPTION_OWNERS) -> str:
-    "The message of `e` with the option `names` it starts with, or writes as `name=value`, spelled `--name`."
-    message = str(e.args[0]) if e.args else str(e)
-    return re.sub(r"\b(\w+)(?==|\s+must\b)", lambda m: f"--{m[1]}" if m[1] in names else m[0], message)
-
-def read_run_options(out) -> dict:
-    "Every option of the run in `out` from its `config.json`: older names mapped, options it predates at its preset's values."
-    path = Path(out)/'config.json'
-    if not path.exists(): raise SystemExit(f"error: --resume: {out} holds no run ({path.name} not found)")
-    try: saved = {LEGACY_OPTIONS.get(k, k): v for k, v in json.loads(path.read_text()).items()}
-    except ValueError as e: raise SystemExit(f"error: --resume: {path} is unreadable ({e})") from None
-    return {**asdict(TrainOptions()), **PRESETS.get(saved.get('preset'), PRESETS['main']).options(), **saved}
-
-def _settle_options(given:dict, world_size:int) -> dict:
-    "Every option of the run `given` asks for (on resume, the saved run's, checked against `given`); bad ones exit."
-    known = train_defaults()
-    for name in given:
-        if name not in known:
-            close = [LEGACY_OPTIONS[name]] if name in LEGACY_OPTIONS else get_close_matches(name, known, n=1)
-            raise SystemExit(f"error: unknown option --{name}" + (f"; did you mean --{close[0]}?" if close else ''))
-    if given.get('resume'):
-        if not given.get('out'): raise SystemExit("error: --resume needs --out, the run folder to continue")
-        saved = read_run_options(given['out'])
-        conflicts = [f"--{k} {v} (the run has {saved[k]})" for k, v in given.items() if k not in INVOCATION_OPTIONS and v != saved[k]]
-        if conflicts:
-            raise SystemExit(f"error: --resume: options disagree with the run in {given['out']}: {', '.join(conflicts)}; "
-                             "drop them to continue the run, or start a new run with another --out")
-        options = {**saved, **given}
-    else:
-        name = given.get('preset', TrainOptions.preset)
-        if name not in PRESETS: raise SystemExit(f"error: --preset must be one of {', '.join(PRESETS)}, got {name!r}")
-        options = {**asdict(TrainOptions()), **PRESETS[name].options(), **given}
-        stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-        out = Path(options['out'] or f"runs/{options['recipe']}-{Path(options['data']).name}-{stamp}")
-        if out.exists() and not out.is_dir(): raise SystemExit(f"error: --out {out} is a file; a run folder goes there")
-        if (out/'config.json').exists() or (out/'checkpoints').exists():
-            raise SystemExit(f"error: {out} already holds a run: pass --resume to continue it, or choose another --out")
-        options['out'] = str(out)
-    config = run_config(options)
-    for name in ('image_size', 'log_every', 'n_samples'):
-        if not options[name] >= 1: raise SystemExit(f"error: --{name} must be at least 1, got {options[name]}")
-    if config.batch_size % world_size:
-        raise SystemExit(f"error: --batch_size {config.batch_size} (the global batch) does not split evenly over {world_size} processes")
-    return options
-
-def run_config(options:dict) -> TrainConfig:
-    "The `TrainConfig` of a run's flat `options` (all of them); a bad value exits naming its option."
-    try: return PRESETS['main'].updated(**{k: options[k] for k in OPTION_OWNERS})
-    except (ValueError, KeyError) as e: raise SystemExit(f"error: {_cli_message(e)}") from None
-
-def _check_fit(data:CaptionedData, config:TrainConfig, image_size:int):
-    "Exit if `config`'s models cannot be built for `data` (built once here, the RNG left untouched) or its batch is too big."
-    with torch.random.fork_rng(devices=[]):
-        try: build_models(data, config)
-        except ValueError as e:
-            message = _cli_message(e)
-            raise SystemExit(f"error: {f'--image_size {image_size}: ' if 'image size' in message else ''}{message}") from None
-    if len(data.train) < config.batch_size:
-        raise SystemExit(f"error: --batch_size {config.batch_size} is more than the {len(data.train)} training images")
-
-def run_training(**options) -> TrainResult:
-    "`text_vq_train` as a function: keyword arguments are its options (the others: the preset's, or on resume the run's)."
-    start = time.perf_counter()
-    rank, world = distributed_world()
+def _prepare_run(options:dict, world:int) -> tuple[dict, torch.device, CaptionedData]:
+    "The settled options (decided on process 0), the device and the data of the run `options` asks for: every check before the folder is made."
     settled = None
-    if rank == 0:  # process 0 owns the run folder: it decides, every process follows (or exits with its message)
-        try: settled = _settle_options(options, world)
+    if distributed_world()[0] == 0:  # process 0 owns the run folder: it decides, every process follows (or exits with its message)
+        try: settled = settle_options(options, world)
         except SystemExit as e: settled = e
     settled = broadcast_object(settled)
     if isinstance(settled, SystemExit): raise settled
-    opts, config, out = settled, run_config(settled), Path(settled['out'])
-    data = load_data(opts['data'], opts['image_size'], opts['n_train'])
-    _check_fit(data, config, opts['image_size'])
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        saved = {k: v for k, v in opts.items() if k not in INVOCATION_OPTIONS}
-        (out/'config.json').write_text(json.dumps(saved, indent=1) + '\n')
-        main_print(f"run folder: {out}  ({world} process{'es' if world > 1 else ''}, {data})")
-    samples = data.splits[next(s for s in ('test', 'valid', 'train') if s in data.splits and len(data.splits[s]))]
-    texts, captions = samples.texts[:opts['n_samples']], samples.captions[:opts['n_samples']]
-    metrics = MetricsLog(out/'metrics.jsonl', every=opts['log_every'])
-    cbs = [metrics, PhaseBanner(), EvalPrinter(), SampleGridCallback(out/'samples', texts, captions, config.eval_every)]
-    try:
-        run = train(data, config, cbs=cbs, checkpoint_dir=out/'checkpoints', resume=opts['resume'], codes_path=out/'codes.pt',
-                    progress=opts['progress'], device=resolve_device(opts['device']))
-    except CheckpointError as e: raise SystemExit(f"error: {e}") from None
-    except KeyboardInterrupt:
-        main_print(f"\ninterrupted; continue from the last checkpoint with: text_vq_train --out {out} --resume", file=sys.stderr)
-        raise SystemExit(130) from None
-    reports = {f"{name.replace('phase', 'phase ')} (valid)": report for name, report in run.report.items()}
-    final = None
-    if rank == 0:
-        final = final_report(data, run.vqvae, run.transformer, out, opts['n_samples'])
-        seconds = time.perf_counter() - start
-        metrics.log({'kind': 'final', 'seconds': seconds, **final})
-        print_summary(reports, final, seconds)
+    device = resolve_device(settled['device'])
+    data = load_data(settled['data'], settled['image_size'], settled['n_train'], skip_bad=settled['skip_bad'])
+    for note in fit_to_data(data, settled, world): main_print(f"note: {note}", file=sys.stderr)
+    if skipped_rows(data):
+        main_print(f"note: --skip_bad: skipped {len(skipped_rows(data))} bad rows (also in skipped.csv of the run folder):", file=sys.stderr)
+        for row in skipped_rows(data): main_print(f"  {row.file} line {row.line}: {row.reason}", file=sys.stderr)
+    return settled, device, data
+
+def run_training(**options) -> TrainResult:
+    """`text_vq_train` as a function: keyword arguments are its options (the others: the preset's, or on resume the run's).
+    Every check comes before the run folder is made; after that, an error or Ctrl-C keeps every checkpoint and says how to resume."""
+    start = time.perf_counter()
+    rank, world = distributed_world()
+    with CleanExit('before the run started (nothing was written)') as exits:
+        opts, device, data = _prepare_run(options, world)
+        config, out = run_config(opts), Path(opts['out'])
+        if rank == 0:
+            for path in remove_stale_temp_files(out) if out.is_dir() else []: main_print(f"note: removed {path}, left by a killed write")
+            write_run_files(out, opts, data)
+            main_print(f"run folder: {out}  ({world} process{'es' if world > 1 else ''}, {data})")
+        exits.stage, exits.resume = None, f"text_vq_train --out {out} --resume"
+        samples = data.splits[next(s for s in ('test', 'valid', 'train') if s in data.splits and len(data.splits[s]))]
+        texts, captions = samples.texts[:opts['n_samples']], samples.captions[:opts['n_samples']]
+        metrics = MetricsLog(out/'metrics.jsonl', every=opts['log_every'])
+        cbs = [metrics, PhaseBanner(), EvalPrinter(), SampleGridCallback(out/'samples', texts, captions, config.eval_every)]
+        try:
+            run = train(data, config, cbs=cbs, checkpoint_dir=out/'checkpoints', resume=opts['resume'], codes_path=out/'codes.pt',
+                        progress=opts['progress'], device=device)
+        except RunFileError as e: raise SystemExit(f"error: {e}") from None
+        except NonFiniteLossError as e:
+            raise SystemExit(f"error: {e}: training diverged; the checkpoints before it are in {out/'checkpoints'}; "
+                             "start a new run (another --out) with a lower --lr") from None
+        reports = {f"{name.replace('phase', 'phase ')} ({eval_split(data)})": report for name, report in run.report.items()}
+        final = None
+        if rank == 0:
+            exits.stage = 'during the final report (every phase is saved)'
+            final = final_report(data, run.vqvae, run.transformer, out, opts['n_samples'])
+            seconds = time.perf_counter() - start
+            metrics.log({'kind': 'final', 'seconds': seconds, **final})
+            print_summary(reports, final, seconds)
     return TrainResult(out, run.vqvae, run.transformer, reports, final, time.perf_counter() - start, run)
 
 def text_vq_train(argv:list[str]|None=None, **options):
     """Train a VQ-VAE and a caption→codes Transformer; with no arguments, the multi-phase main job on the built-in shapes.
     The console script parses `argv` (default: the command line's); from Python, pass the options as keywords."""
-    if argv is not None or not options: options = {**vars(train_parser().parse_args(sys.argv[1:] if argv is None else argv)), **options}
-    with distributed_launch(resolve_device(options.get('device'))): run_training(**options)
+    with warning_lines():
+        if argv is not None or not options: options = {**vars(train_parser().parse_args(sys.argv[1:] if argv is None else argv)), **options}
+        with distributed_launch(resolve_device(options.get('device'))): run_training(**options)
 
 # %% ../nbs/15_cli.ipynb #2899b18a
 def encode_captions(tokenizer, captions:list[str]) -> torch.Tensor:
-    "Token ids `(B, T)` of `captions`, warning (stderr) about unknown words; a caption without a known word exits."
+    "Token ids `(B, T)` of `captions`, warning (stderr) about unknown words; a caption without a known word, or too long, exits."
     for caption in captions:
         words, unknown = tokenizer.words(caption), tokenizer.unknown_words(caption)
         if not words: raise SystemExit(f"error: empty caption {caption!r}")
+        if len(words) > tokenizer.max_len:
+            raise SystemExit(f"error: caption {caption!r} has {len(words)} words; this model reads at most {tokenizer.max_len} "
+                             "(its longest training caption): shorten it")
         if len(unknown) == len(words):
             known = ', '.join(tokenizer.vocab[2:22]) + (' ...' if len(tokenizer.vocab) > 22 else '')
             raise SystemExit(f"error: caption {caption!r} has no word this model knows (known words: {known})")
         if unknown: print(f"warning: unknown words in {caption!r}: {', '.join(unknown)} (read as <unk>)", file=sys.stderr)
-    try: return tokenizer.encode_batch(captions)[0]
-    except ValueError as e: raise SystemExit(f"error: {e}") from None
+    return tokenizer.encode_batch(captions)[0]
 
 DECODING_OPTIONS = ('temperature', 'top_k', 'steps', 'guidance', 'confidence_noise')
 
 def check_decoding(temperature=0., top_k=None, steps=1, guidance=0., confidence_noise=0.):
     "Exit naming the first bad decoding option (`TextToCodes.generate`'s own check), or a `--top_k` that temperature 0 ignores."
     try: check_generate_arguments(steps, guidance, temperature, confidence_noise)
-    except ValueError as e: raise SystemExit(f"error: {_cli_message(e, DECODING_OPTIONS)}") from None
+    except ValueError as e: raise SystemExit(f"error: {cli_message(e, DECODING_OPTIONS)}") from None
     if top_k is not None and temperature == 0:
         raise SystemExit(f"error: --top_k {top_k} has no effect at --temperature 0 (the most likely code is taken): "
                          "drop --top_k, or sample with a temperature above 0")
@@ -317,7 +255,7 @@ def generate_grid(ckpt, captions:list[str], n:int=1, temperature:float=0., top_k
     generator = torch.Generator(device).manual_seed(seed)
     # `--top_k`'s range, [1, K], is the sampler's to check (`sample_codes`): it needs the model's K
     try: images = generate_images(vqvae, transformer, texts, temperature, top_k, generator, **decoding)
-    except ValueError as e: raise SystemExit(f"error: {_cli_message(e, DECODING_OPTIONS)}") from None
+    except ValueError as e: raise SystemExit(f"error: {cli_message(e, DECODING_OPTIONS)}") from None
     return images, [c for c in captions for _ in range(n)]
 
 def _names_folder(out:str) -> bool: return out.endswith(('/', os.sep)) or Path(out).is_dir()
@@ -329,7 +267,7 @@ def text_vq_generate(
     n:int=1,  # images per caption
     out:str='grid.png',  # a PNG file: one grid, captions under the images; a folder (ending in / or existing): one PNG per image and captions.csv
     temperature:float=SAMPLED_DECODING['temperature'],  # 0: the most likely code; above 0: sample from softmax(logits / temperature)
-    top_k:int|None=SAMPLED_DECODING['top_k'],  # sample among the k most likely codes only (needs --temperature above 0)
+    top_k:int|None=SAMPLED_DECODING['top_k'],  # sample among the k most likely codes only (with a --temperature above 0; at 0 it is an error)
     steps:int=SAMPLED_DECODING['steps'],  # decoding passes: 1 predicts every code at once; more: iterative (MaskGIT), the surest codes first
     guidance:float=SAMPLED_DECODING['guidance'],  # classifier-free guidance w: logits = cond + w·(cond − uncond); 0: none
     confidence_noise:float=SAMPLED_DECODING['confidence_noise'],  # iterative decoding: Gumbel noise on the confidences that choose the codes to keep (annealed to 0)
@@ -340,7 +278,6 @@ def text_vq_generate(
     default (text_vq.transformer.SAMPLED_DECODING); --temperature 0 --steps 1 --guidance 0 takes the most likely codes."""
     if ckpt is None: raise SystemExit("error: --ckpt is required: a checkpoint file or a run folder")
     decoding = dict(steps=steps, guidance=guidance, confidence_noise=confidence_noise)
-    if temperature == 0 and top_k is not None and top_k == SAMPLED_DECODING['top_k']: top_k = None  # the default's, not asked for
     check_decoding(temperature, top_k, **decoding)
     to_folder = _names_folder(out)
     if to_folder and (Path(out)/'captions.csv').exists():
@@ -349,15 +286,16 @@ def text_vq_generate(
         how = '--steps 1' if steps == 1 else '--confidence_noise 0'
         print(f"note: --temperature 0 with {how} is deterministic: the {n} images of each caption are identical; "
               "pass a temperature above 0 (e.g. --temperature 1) to sample", file=sys.stderr)
-    with warnings.catch_warnings(record=True) as caught:
-        images, labels = generate_grid(ckpt, captions, n, temperature, top_k, seed, resolve_device(device), **decoding)
-    for message in dict.fromkeys(str(w.message) for w in caught): print(f"warning: {message}{warning_hint(message)}", file=sys.stderr)
-    if to_folder:
-        path = save_images(images, labels, out)
-        print(f"wrote {len(images)} images and {path} (a data set: text_vq_train --data {path.parent})")
-    else:
-        path = save_grid(images, labels, out, ncols=n if n > 1 else min(8, len(images)))
-        print(f"wrote {path} ({len(images)} images)")
+    with CleanExit():
+        with warnings.catch_warnings(record=True) as caught:
+            images, labels = generate_grid(ckpt, captions, n, temperature, top_k, seed, resolve_device(device), **decoding)
+        for message in dict.fromkeys(str(w.message) for w in caught): print(f"warning: {message}{warning_hint(message)}", file=sys.stderr)
+        if to_folder:
+            path = save_images(images, labels, out)
+            print(f"wrote {len(images)} images and {path} (a data set: text_vq_train --data {path.parent})")
+        else:
+            path = save_grid(images, labels, out, ncols=n if n > 1 else min(8, len(images)))
+            print(f"wrote {path} ({len(images)} images)")
 
 # %% ../nbs/15_cli.ipynb #e6c213e0
 def run_extraction(ckpt, data:str|None=None, split:str='train', out='codes.pt', image_size:int|None=None,

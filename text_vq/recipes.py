@@ -21,8 +21,8 @@ from .transformer import TextToCodes, eval_mode
 from .config import (LiveParams, Phase, TrainConfig, WarmupRamp, build_transformer, build_vqvae, lr_schedule,
                             preset)
 from .distributed import broadcast_object, distributed_world, gather_slices
-from .checkpoints import atomic_save, latest_checkpoint
-from .training import BatchStream, Trainer, evaluate_trainer, run_phase
+from .checkpoints import RunFileError, atomic_save, resume_checkpoint
+from .training import BatchStream, Trainer, eval_split, evaluate_trainer, run_phase
 
 # %% auto #0
 __all__ = ['CODES_FORMAT', 'RECIPES', 'CombinedModel', 'vqvae_fingerprint', 'extract_codes', 'load_codes', 'CaptionGroups',
@@ -97,13 +97,15 @@ def load_codes(path, vqvae:VQVAE|None=None, tokenizer:Tokenizer|None=None) -> tu
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"codes file not found: {path}")
     try: codes = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path}: corrupt or unreadable codes file ({type(e).__name__}: {e})") from None
-    if not isinstance(codes, dict) or codes.get('format') != CODES_FORMAT: raise ValueError(f"{path}: not a text_vq codes file")
+    except Exception as e:
+        reason = str(e).splitlines()[0] if str(e) else ''
+        raise RunFileError(f"{path}: corrupt or unreadable codes file ({type(e).__name__}: {reason}); remove it to extract the codes again") from None
+    if not isinstance(codes, dict) or codes.get('format') != CODES_FORMAT: raise RunFileError(f"{path}: not a text_vq codes file")
     if vqvae is not None and codes['vqvae_fingerprint'] != vqvae_fingerprint(vqvae):
-        raise ValueError(f"{path}: codes were extracted by another VQ-VAE (fingerprint {codes['vqvae_fingerprint'][:12]}…, "
-                         f"this one {vqvae_fingerprint(vqvae)[:12]}…); extract them again")
+        raise RunFileError(f"{path}: codes were extracted by another VQ-VAE (fingerprint {codes['vqvae_fingerprint'][:12]}…, "
+                           f"this one {vqvae_fingerprint(vqvae)[:12]}…); remove it to extract them again")
     if tokenizer is not None and codes['tokenizer'] != tokenizer.state_dict():
-        raise ValueError(f"{path}: codes were saved with another tokenizer vocabulary")
+        raise RunFileError(f"{path}: codes were saved with another tokenizer vocabulary; remove it to extract them again")
     return codes['texts'], codes['indices'].long()
 
 # %% ../nbs/10_recipes.ipynb #c825380e
@@ -161,17 +163,14 @@ class Stage:
     prepare: Callable|None = None  # (run, data) -> the phase's batch stream (None: images and captions); builds missing models
     report: Callable|None = None  # (run, trainer, data) -> the phase's report (default: `evaluate` on the validation split)
 
-def _eval_split(data) -> str: return 'valid' if 'valid' in data.splits else 'train'
-
 def phase_evaluation(run, trainer, data) -> dict:
-    "The metrics of `trainer`'s models at its last step on the validation split (its eval callback's, if taken there)."
+    "The metrics of `trainer`'s models at its last step on `eval_split(data)` (its eval callback's, if taken there)."
     evals = getattr(trainer, 'evals', [])
-    if evals and evals[-1]['step'] == trainer.step and _eval_split(data) == 'valid':
-        return {k: v for k, v in evals[-1].items() if k not in ('step', 'phase')}
-    return evaluate_trainer(trainer, data.dataloader(_eval_split(data), 256))
+    if evals and evals[-1]['step'] == trainer.step: return {k: v for k, v in evals[-1].items() if k not in ('step', 'phase')}
+    return evaluate_trainer(trainer, data.dataloader(eval_split(data), 256))
 
 def phase1_report(run, trainer, data, max_mse:float=0.05, min_usage:float=0.05) -> dict:
-    "The seed's phase-1 'done' criteria on the validation split: recon MSE, usage, perplexity, and which criteria hold."
+    "The seed's phase-1 'done' criteria on `eval_split(data)`: recon MSE, usage, perplexity, and which criteria hold."
     result = phase_evaluation(run, trainer, data)
     report = {k: result[k] for k in ('recon_mse', 'recon_psnr', 'recon_ssim', 'codebook_usage', 'codebook_perplexity', 'n_dead_codes')}
     report['criteria'] = {f'recon_mse <= {max_mse}': report['recon_mse'] <= max_mse,
@@ -248,6 +247,16 @@ class Run:
     @property
     def trainer(self) -> Trainer|None: return next(reversed(self.trainers.values()), None)
 
+def _decided_on_main(decide:Callable):
+    "What `decide()` returns on process 0, on every process; an error it raises there is raised on every process."
+    result = None
+    if distributed_world()[0] == 0:
+        try: result = decide()
+        except Exception as e: result = e
+    result = broadcast_object(result)
+    if isinstance(result, Exception): raise result
+    return result
+
 def train(data:CaptionedData, config:TrainConfig|str|None=None, *, phases=None, vqvae:VQVAE|None=None,
           transformer:TextToCodes|None=None, hp:LiveParams|None=None, cbs=(), checkpoint_dir=None, resume:bool=False,
           codes_path=None, progress:bool=True, device=None, precision:str|None=None, **options) -> Run:
@@ -267,7 +276,7 @@ def train(data:CaptionedData, config:TrainConfig|str|None=None, *, phases=None, 
         stream = stage.prepare(run, data) if stage.prepare else None
         hp.update(**stage.live)
         folder = None if checkpoint_dir is None else Path(checkpoint_dir)/name
-        last = broadcast_object(latest_checkpoint(folder)) if resume else None
+        last = _decided_on_main(lambda: resume_checkpoint(folder)) if resume else None
         trainer = run_phase(stage.phase, data, stage.steps, run.vqvae, run.transformer if stage.phase.uses_transformer else None, hp,
                             batch_size=config.batch_size, seed=config.seed, stream=stream, cbs=cbs, progress=progress,
                             eval_every=config.eval_every, checkpoint_dir=folder, checkpoint_every=config.checkpoint_every,

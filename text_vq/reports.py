@@ -5,7 +5,7 @@
 # %% ../nbs/14_reports.ipynb #baed6ece
 from __future__ import annotations
 
-import csv, json, os, re, warnings
+import csv, io, json, re, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from .vqvae import VQVAE
 from .transformer import SAMPLED_DECODING, TextToCodes, eval_mode
 from .metrics import distinct_grids, diversity, evaluate, mean_pairwise_distance, real_pairwise_distance
 from .config import LEGACY_PHASE_NAMES
+from .checkpoints import RunFileError, atomic_write, naming_path
 from .training import Callback
 
 # %% auto #0
@@ -66,8 +67,9 @@ def sample_grids(vqvae:VQVAE, transformer:TextToCodes, texts:torch.Tensor, k:int
 def save_grid(images:torch.Tensor, captions:list[str], path, ncols:int=8) -> Path:
     "A PNG at `path` of `images` with their captions (`text_vq.data.show_batch`)."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    show_batch(images, captions, ncols=ncols).savefig(path, dpi=110)
+    with naming_path(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        show_batch(images, captions, ncols=ncols).savefig(path, dpi=110)
     return path
 
 def image_file_stem(caption:str, max_len:int=40) -> str:
@@ -77,7 +79,7 @@ def image_file_stem(caption:str, max_len:int=40) -> str:
 def save_images(images:torch.Tensor, captions:list[str], folder, overwrite:bool=False) -> Path:
     """One PNG per image in `folder` (`000_big-red-circle-top-left.png`, ...) and their `captions.csv` (`file,caption`), the
     kit's folder format, so `folder_data(folder)` and `text_vq_train --data folder` read them back. The captions file
-    comes last, through a temporary file, so a failure leaves none or the whole one; returns its path."""
+    comes last (`atomic_write`), so a failure leaves none or the whole one; returns its path."""
     from PIL import Image
     if len(images) != len(captions): raise ValueError(f"{len(images)} images but {len(captions)} captions")
     folder = Path(folder)
@@ -89,49 +91,61 @@ def save_images(images:torch.Tensor, captions:list[str], folder, overwrite:bool=
     rows = []
     for i, (image, caption) in enumerate(zip(pixels, captions)):
         name = f"{i:0{width}d}_{image_file_stem(caption)}.png"
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder/name)
+        with naming_path(folder/name): Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder/name)
         rows.append((name, caption))
-    tmp = folder/'captions.csv.tmp'
-    try:
-        with open(tmp, 'w', newline='', encoding='utf-8') as f:
-            writer = csv.writer(f)
-            writer.writerow(('file', 'caption'))
-            writer.writerows(rows)
-        os.replace(tmp, captions_path)
-    finally: tmp.unlink(missing_ok=True)
-    return captions_path
+    text = io.StringIO(newline='')
+    writer = csv.writer(text)
+    writer.writerow(('file', 'caption'))
+    writer.writerows(rows)
+    return atomic_write(captions_path, text.getvalue())
 
 # %% ../nbs/14_reports.ipynb #55e2bd34
 def read_metrics(path) -> list[dict]:
-    "The rows of a `metrics.jsonl` file."
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The rows of a `metrics.jsonl` file. A torn last line (an append cut short by a full disk or a kill) is dropped with a
+    warning; any other line that is not a JSON object is an error naming the file and the line."""
+    path = Path(path)
+    lines = path.read_text(encoding='utf-8', errors='replace').split('\n')
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines):  # the last line, with no newline after it: an append that never finished
+                warnings.warn(f"{path} line {n}: dropped a torn last line ({len(line)} characters; an append cut short)")
+                continue
+            raise RunFileError(f"{path} line {n}: not a JSON line ({e.msg}, column {e.colno})") from None
+        if not isinstance(row, dict) or 'kind' not in row:
+            raise RunFileError(f"{path} line {n}: not a metrics row (a JSON object with a 'kind')")
+        rows.append(row)
+    return rows
 
 class MetricsLog(Callback):
     "One JSON line in `path` per `every`-th step (and a phase's last), per evaluation, and per call of `log`."
-    order = 25  # after `EvalCallback`, so an evaluation is logged at the step that ran it
+    order = 35  # after `EvalCallback`, so an evaluation is logged at the step that ran it, and after the checkpoint
     def __init__(self, path, every:int=10): self.path, self.every = Path(path), every
 
     def log(self, *rows:dict):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, 'a') as f:
-            for row in rows: f.write(json.dumps(row) + '\n')
+        with naming_path(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, 'a') as f:
+                for row in rows: f.write(json.dumps(row) + '\n')
 
     def before_fit(self, trainer):
-        self.n_evals = len(getattr(trainer, 'evals', []))
-        if not self.path.exists(): return
-        def repeated(row):  # a line the resumed phase writes again
-            if LEGACY_PHASE_NAMES.get(row.get('phase'), row.get('phase')) != trainer.phase.name: return False
-            return row['step'] >= trainer.step if row['kind'] == 'step' else row['kind'] == 'eval' and row['step'] > trainer.step
-        rows = read_metrics(self.path)
-        kept = [row for row in rows if not repeated(row)]
-        if len(kept) < len(rows):
-            tmp = self.path.with_name(self.path.name + '.tmp')
-            tmp.write_text(''.join(json.dumps(row) + '\n' for row in kept))
-            os.replace(tmp, self.path)
+        evals = getattr(trainer, 'evals', [])
+        # the evaluations from the checkpoint's step on are logged again (the last one of a phase runs after its checkpoint)
+        self.n_evals = sum(e['step'] < trainer.step for e in evals)
+        if self.path.exists():
+            def repeated(row):  # a line that this phase writes again, or the final report, which every resumed run writes again
+                if row['kind'] == 'final': return True
+                if LEGACY_PHASE_NAMES.get(row.get('phase'), row.get('phase')) != trainer.phase.name: return False
+                return row['kind'] in ('step', 'eval') and row['step'] >= trainer.step
+            kept = ''.join(json.dumps(row) + '\n' for row in read_metrics(self.path) if not repeated(row))
+            if kept != self.path.read_text(encoding='utf-8', errors='replace'): atomic_write(self.path, kept)
+        self._log_evals(trainer)
 
     def _log_evals(self, trainer):
         evals = getattr(trainer, 'evals', [])
-        self.log(*({'kind': 'eval', **e} for e in evals[self.n_evals:]))
+        if evals[self.n_evals:]: self.log(*({'kind': 'eval', **e} for e in evals[self.n_evals:]))
         self.n_evals = len(evals)
 
     def after_step(self, trainer):
@@ -152,7 +166,7 @@ class PhaseBanner(Callback):
 
 class EvalPrinter(Callback):
     "A line per evaluation, beside the progress bar."
-    order = 26  # after `EvalCallback`
+    order = 36  # after `EvalCallback`
     def before_fit(self, trainer): self.n_evals = len(getattr(trainer, 'evals', []))
     def _print_evals(self, trainer):
         evals = getattr(trainer, 'evals', [])
@@ -164,7 +178,7 @@ class EvalPrinter(Callback):
 
 class SampleGridCallback(Callback):
     "Every `every` steps (and at the end) of a phase that trains the Transformer, a grid of images generated from `texts`."
-    order = 27
+    order = 37
     def __init__(self, folder, texts:torch.Tensor, captions:list[str], every:int):
         self.folder, self.texts, self.captions, self.every = Path(folder), texts, list(captions), every
     def _draw(self, trainer):
@@ -173,7 +187,8 @@ class SampleGridCallback(Callback):
         save_grid(images, self.captions, self.folder/f"{trainer.phase.name}_step_{trainer.step:07d}.png")
         self.drawn_at = trainer.step
     def after_step(self, trainer):
-        if trainer.step % self.every == 0: self._draw(trainer)
+        # the last step's grid waits for `after_fit`, after the phase's checkpoint
+        if trainer.step % self.every == 0 and trainer.step < trainer.target_step: self._draw(trainer)
     def after_fit(self, trainer):
         if trainer.error is None: self._draw(trainer)
 

@@ -26,8 +26,8 @@ from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, train
 
 # %% auto #0
 __all__ = ['default_device', 'autocast_context', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream',
-           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'evaluate_trainer', 'EvalCallback',
-           'CheckpointCallback', 'run_phase']
+           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'eval_split', 'evaluate_trainer',
+           'EvalCallback', 'CheckpointCallback', 'run_phase']
 
 # %% ../nbs/09_training.ipynb #96e5e7dd
 def default_device() -> torch.device:
@@ -129,9 +129,10 @@ class NonFiniteLossError(FloatingPointError):
     "A loss term became NaN or infinite; the message names the step and the term."
 
 class Callback:
-    "Base class: override any of `before_fit`, `after_step`, `after_fit`. Lower `order` runs first."
+    "Base class: override any of `before_fit`, `after_step`, `after_fit`. Lower `order` runs first; `saves_state`: its `after_fit` runs first of all."
     order = 0
     every_rank = False  # in a data-parallel run, also run on processes other than 0 (logging and panels run on 0 only)
+    saves_state = False  # it keeps the run's state (the checkpoint): a finished phase is saved before anything can fail after it
     def before_fit(self, trainer): pass
     def after_step(self, trainer): pass
     def after_fit(self, trainer): pass
@@ -246,7 +247,7 @@ class Trainer:
             self.error = e  # callbacks see it in after_fit (a checkpoint must not be written after a failed step)
             raise
         finally:
-            for cb in self.cbs: cb.after_fit(self)
+            for cb in sorted(self.cbs, key=lambda cb: not cb.saves_state): cb.after_fit(self)
         return self
 
 # %% ../nbs/09_training.ipynb #4f35f907
@@ -267,6 +268,10 @@ class ProgressCallback(Callback):
     def after_fit(self, trainer):
         self.bar.on_iter_end()
 
+def eval_split(data) -> str:
+    "The split a phase is evaluated on: 'valid' if `data` has validation images, else 'train' (a folder too small to hold any out)."
+    return 'valid' if len(data.splits.get('valid', ())) else 'train'
+
 def evaluate_trainer(trainer, loader, max_batches:int|None=None) -> dict:
     "`text_vq.metrics.evaluate` of `trainer`'s models on `loader`, the Transformer included if its phase trains it."
     return evaluate(trainer.vqvae, trainer.transformer if trainer.phase.uses_transformer else None, loader,
@@ -283,14 +288,15 @@ class EvalCallback(Callback):
         result = evaluate_trainer(trainer, self.loader, self.max_batches)
         trainer.evals.append({'step': trainer.step, 'phase': trainer.phase.name, **result})
     def after_step(self, trainer):
-        if trainer.step % self.every == 0: self._evaluate(trainer)
+        # the last step's evaluation waits for `after_fit`, after the phase's checkpoint
+        if trainer.step % self.every == 0 and trainer.step < trainer.target_step: self._evaluate(trainer)
     def after_fit(self, trainer):
         if trainer.error is None and (not trainer.evals or trainer.evals[-1]['step'] != trainer.step): self._evaluate(trainer)
 
 # %% ../nbs/09_training.ipynb #a4597510
 class CheckpointCallback(Callback):
     "Every `every` steps (and at the end) write `folder/step_NNNNNNN.pt` atomically; keep the newest `keep`."
-    order, every_rank = 30, True  # every process joins a save (its RNG state goes in); process 0 writes
+    order, every_rank, saves_state = 30, True, True  # every process joins a save (its RNG state goes in); process 0 writes
     def __init__(self, folder, every:int=500, keep:int=3):
         if keep < 1: raise ValueError(f"keep must be >= 1, got {keep}")
         self.folder, self.every, self.keep = Path(folder), every, keep
@@ -315,7 +321,7 @@ def run_phase(phase:Phase, data, steps:int, vqvae:VQVAE|None, transformer:TextTo
     "Train `phase` on `data` until step `steps` (resuming from `resume` if given); returns the `Trainer`."
     callbacks = list(cbs)
     if progress: callbacks.append(ProgressCallback())
-    if eval_every and 'valid' in data.splits: callbacks.append(EvalCallback(data.dataloader('valid', 256), every=eval_every))
+    if eval_every: callbacks.append(EvalCallback(data.dataloader(eval_split(data), 256), every=eval_every))
     if checkpoint_dir is not None: callbacks.append(CheckpointCallback(checkpoint_dir, every=checkpoint_every))
     stream = stream or BatchStream(data.train.images, data.train.texts, batch_size=batch_size, seed=seed)
     config = {'data': data.name, 'steps': steps, 'batch_size': batch_size, 'seed': seed, **(config or {})}
