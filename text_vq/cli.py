@@ -15,7 +15,8 @@ import torch.distributed as dist
 from fastcore.docments import docments
 from fastcore.script import Param, call_parse
 
-from .data import DATASETS, CaptionedData, get_data
+from .data import DATASETS, CaptionedData
+from .folders import get_data
 from .vqvae import VQVAE
 from .transformer import SAMPLED_DECODING, TextToCodes, check_decoding as check_generate_arguments
 from .config import TrainConfig, TransformerConfig, VQVAEConfig
@@ -25,8 +26,8 @@ from .training import NonFiniteLossError, eval_split
 from .recipes import Run, extract_codes, train
 from .reports import (EvalPrinter, MetricsLog, PhaseBanner, SampleGridCallback, final_report, generate_images,
                              print_summary, save_grid, save_images, warning_hint)
-from .run_folder import (LEGACY_OPTIONS, CleanExit, TrainOptions, cli_message, fit_to_data, run_config, settle_options,
-                                skipped_rows, train_defaults, warning_lines, write_run_files)
+from .run_folder import (LEGACY_OPTIONS, CleanExit, TrainOptions, check_same_data, cli_message, fit_to_data, run_config,
+                                settle_options, skipped_rows, train_defaults, warning_lines, write_run_files)
 
 # %% auto #0
 __all__ = ['RUN_PHASES', 'DECODING_OPTIONS', 'resolve_device', 'distributed_launch', 'main_print', 'load_data', 'find_checkpoint',
@@ -77,7 +78,10 @@ def load_data(name:str, image_size:int=32, n_train:int|None=None, seed:int=0, sk
     if skip_bad:
         if name in DATASETS: raise SystemExit(f"error: --skip_bad applies to a folder's captions file, not to {name!r}")
         kwargs['skip_bad'] = True
-    try: return get_data(name, **kwargs)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='folder_data skipped')   # the command lists the skipped rows itself
+            return get_data(name, **kwargs)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f"error: {e}") from None
 
 def find_checkpoint(path) -> Path:
@@ -168,10 +172,11 @@ def _prepare_run(options:dict, world:int) -> tuple[dict, torch.device, Captioned
     if isinstance(settled, SystemExit): raise settled
     device = resolve_device(settled['device'])
     data = load_data(settled['data'], settled['image_size'], settled['n_train'], skip_bad=settled['skip_bad'])
+    if settled['resume']: check_same_data(settled['out'], data)
     for note in fit_to_data(data, settled, world): main_print(f"note: {note}", file=sys.stderr)
     if skipped_rows(data):
         main_print(f"note: --skip_bad: skipped {len(skipped_rows(data))} bad rows (also in skipped.csv of the run folder):", file=sys.stderr)
-        for row in skipped_rows(data): main_print(f"  {row.file} line {row.line}: {row.reason}", file=sys.stderr)
+        for row in skipped_rows(data): main_print(f"  line {row.line} ({row.file or 'no file'}): {row.reason}", file=sys.stderr)
     return settled, device, data
 
 def run_training(**options) -> TrainResult:
@@ -328,7 +333,7 @@ def text_vq_extract_codes(
     "Encode a split with a trained VQ-VAE into a codes file for offline phase 2; splits across processes under torchrun."
     if ckpt is None: raise SystemExit("error: --ckpt is required: a checkpoint file or a run folder")
     device = resolve_device(device)
-    with distributed_launch(device) as (rank, world):
+    with CleanExit(), distributed_launch(device) as (rank, world):
         start = time.perf_counter()
         codes = run_extraction(ckpt, data, split, out, image_size, n_train, batch_size, device)
         main_print(f"wrote {out}: codes {tuple(codes['indices'].shape)} of {split!r} from {world} process{'es' if world > 1 else ''} "

@@ -22,7 +22,7 @@ from .config import (LiveParams, Phase, TrainConfig, WarmupRamp, build_transform
                             preset)
 from .distributed import broadcast_object, distributed_world, gather_slices
 from .checkpoints import RunFileError, atomic_save, resume_checkpoint
-from .training import BatchStream, Trainer, eval_split, evaluate_trainer, run_phase
+from .training import BatchStream, Trainer, eval_loader, evaluate_trainer, run_phase
 
 # %% auto #0
 __all__ = ['CODES_FORMAT', 'RECIPES', 'CombinedModel', 'vqvae_fingerprint', 'extract_codes', 'load_codes', 'CaptionGroups',
@@ -167,7 +167,7 @@ def phase_evaluation(run, trainer, data) -> dict:
     "The metrics of `trainer`'s models at its last step on `eval_split(data)` (its eval callback's, if taken there)."
     evals = getattr(trainer, 'evals', [])
     if evals and evals[-1]['step'] == trainer.step: return {k: v for k, v in evals[-1].items() if k not in ('step', 'phase')}
-    return evaluate_trainer(trainer, data.dataloader(eval_split(data), 256))
+    return evaluate_trainer(trainer, eval_loader(data))
 
 def phase1_report(run, trainer, data, max_mse:float=0.05, min_usage:float=0.05) -> dict:
     "The seed's phase-1 'done' criteria on `eval_split(data)`: recon MSE, usage, perplexity, and which criteria hold."

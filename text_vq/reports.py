@@ -131,21 +131,22 @@ class MetricsLog(Callback):
                 for row in rows: f.write(json.dumps(row) + '\n')
 
     def before_fit(self, trainer):
-        evals = getattr(trainer, 'evals', [])
-        # the evaluations from the checkpoint's step on are logged again (the last one of a phase runs after its checkpoint)
-        self.n_evals = sum(e['step'] < trainer.step for e in evals)
-        if self.path.exists():
-            def repeated(row):  # a line that this phase writes again, or the final report, which every resumed run writes again
-                if row['kind'] == 'final': return True
-                if LEGACY_PHASE_NAMES.get(row.get('phase'), row.get('phase')) != trainer.phase.name: return False
-                return row['kind'] in ('step', 'eval') and row['step'] >= trainer.step
-            kept = ''.join(json.dumps(row) + '\n' for row in read_metrics(self.path) if not repeated(row))
-            if kept != self.path.read_text(encoding='utf-8', errors='replace'): atomic_write(self.path, kept)
-        self._log_evals(trainer)
+        self.n_evals, self.logged = len(getattr(trainer, 'evals', [])), set()
+        if not self.path.exists(): return
+        def ours(row): return LEGACY_PHASE_NAMES.get(row.get('phase'), row.get('phase')) == trainer.phase.name
+        def repeated(row):  # a line after the checkpoint, which this phase writes again; the final report, which the run does
+            if row['kind'] == 'final': return True
+            return ours(row) and (row['step'] >= trainer.step if row['kind'] == 'step' else row['kind'] == 'eval' and row['step'] > trainer.step)
+        kept = [row for row in read_metrics(self.path) if not repeated(row)]
+        # the last evaluation of a finished phase ran after its checkpoint, so a resumed phase runs it again: it is logged once
+        self.logged = {row['step'] for row in kept if row['kind'] == 'eval' and ours(row)}
+        text = ''.join(json.dumps(row) + '\n' for row in kept)
+        if text != self.path.read_text(encoding='utf-8', errors='replace'): atomic_write(self.path, text)
 
     def _log_evals(self, trainer):
         evals = getattr(trainer, 'evals', [])
-        if evals[self.n_evals:]: self.log(*({'kind': 'eval', **e} for e in evals[self.n_evals:]))
+        new = [e for e in evals[self.n_evals:] if e['step'] not in self.logged]
+        if new: self.log(*({'kind': 'eval', **e} for e in new))
         self.n_evals = len(evals)
 
     def after_step(self, trainer):
@@ -260,7 +261,7 @@ def final_report(data:CaptionedData, vqvae:VQVAE, transformer:TextToCodes, out:P
     sampled decoding (`decoding_report`), and `out/samples.png`."""
     split = next(s for s in ('test', 'valid', 'train') if s in data.splits and len(data.splits[s]))
     ds = data.splits[split]
-    report = {'split': split, **evaluate(vqvae, transformer, data.dataloader(split, 256))}
+    report = {'split': split, **evaluate(vqvae, transformer, data.dataloader(split, 256, shuffle=False, drop_last=False))}
     generated = generate_images(vqvae, transformer, ds.texts)
     judge = None
     if data.name == 'shapes':

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .data import CaptionedData
+from .folders import fingerprint_changes
 from .config import OPTION_OWNERS, PRESETS, TrainConfig, build_models
 from .distributed import distributed_world
 from .checkpoints import atomic_write
@@ -23,8 +24,8 @@ from .reports import warning_hint
 
 # %% auto #0
 __all__ = ['INVOCATION_OPTIONS', 'LEGACY_OPTIONS', 'FINGERPRINT_KEY', 'TrainOptions', 'train_defaults', 'cli_message',
-           'run_config', 'read_run_options', 'read_run_fingerprint', 'settle_options', 'fit_to_data', 'skipped_rows',
-           'write_run_files', 'os_error_message', 'CleanExit', 'warning_lines']
+           'run_config', 'read_run_options', 'read_run_fingerprint', 'check_same_data', 'settle_options', 'fit_to_data',
+           'skipped_rows', 'write_run_files', 'os_error_message', 'CleanExit', 'warning_lines']
 
 # %% ../nbs/14b_run_folder.ipynb #8e416036
 @dataclass
@@ -78,6 +79,14 @@ def read_run_options(out) -> dict:
 def read_run_fingerprint(out) -> dict|None:
     "The fingerprint of the data the run in `out` trained on (None for a run from before fingerprints)."
     return _read_config(out).get(FINGERPRINT_KEY)
+
+def check_same_data(out, data:CaptionedData):
+    "Exit if `data` is not the data the run in `out` trained on (`text_vq.folders.fingerprint_changes` says what changed)."
+    saved = read_run_fingerprint(out)
+    changed = None if saved is None else fingerprint_changes(saved, data.fingerprint)
+    if changed:
+        raise SystemExit(f"error: --resume: the data of the run in {out} changed since it started: {changed}; resume it on "
+                         "the data it trained on, or start a new run with another --out")
 
 def settle_options(given:dict, world_size:int) -> dict:
     "Every option of the run `given` asks for (on resume, the saved run's, checked against `given`); bad ones exit."

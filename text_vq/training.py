@@ -26,8 +26,8 @@ from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, train
 
 # %% auto #0
 __all__ = ['default_device', 'autocast_context', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream',
-           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'eval_split', 'evaluate_trainer',
-           'EvalCallback', 'CheckpointCallback', 'run_phase']
+           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'eval_split', 'eval_loader',
+           'evaluate_trainer', 'EvalCallback', 'CheckpointCallback', 'run_phase']
 
 # %% ../nbs/09_training.ipynb #96e5e7dd
 def default_device() -> torch.device:
@@ -257,6 +257,8 @@ class ProgressCallback(Callback):
     def __init__(self, every:int=10): self.every = every
     def before_fit(self, trainer):
         from fastprogress.fastprogress import progress_bar
+        self.bar = None
+        if trainer.step >= trainer.target_step: return   # a finished phase, resumed: no steps, no bar
         self.bar = progress_bar(range(trainer.step, trainer.target_step), leave=True)
         self.bar.update(0)
     def after_step(self, trainer):
@@ -266,11 +268,15 @@ class ProgressCallback(Callback):
             self.bar.comment = ' '.join(f"{k}={row[k]:.4g}" for k in ('recon_mse', 'vq', 'xent', 'code_acc') if k in row)
             self.bar.update(done)
     def after_fit(self, trainer):
-        self.bar.on_iter_end()
+        if self.bar is not None: self.bar.on_iter_end()
 
 def eval_split(data) -> str:
     "The split a phase is evaluated on: 'valid' if `data` has validation images, else 'train' (a folder too small to hold any out)."
     return 'valid' if len(data.splits.get('valid', ())) else 'train'
+
+def eval_loader(data, batch_size:int=256):
+    "A loader over `eval_split(data)` that gives every image once, in order (even the training split: no shuffling, no batch dropped)."
+    return data.dataloader(eval_split(data), batch_size, shuffle=False, drop_last=False)
 
 def evaluate_trainer(trainer, loader, max_batches:int|None=None) -> dict:
     "`text_vq.metrics.evaluate` of `trainer`'s models on `loader`, the Transformer included if its phase trains it."
@@ -321,7 +327,7 @@ def run_phase(phase:Phase, data, steps:int, vqvae:VQVAE|None, transformer:TextTo
     "Train `phase` on `data` until step `steps` (resuming from `resume` if given); returns the `Trainer`."
     callbacks = list(cbs)
     if progress: callbacks.append(ProgressCallback())
-    if eval_every: callbacks.append(EvalCallback(data.dataloader(eval_split(data), 256), every=eval_every))
+    if eval_every: callbacks.append(EvalCallback(eval_loader(data), every=eval_every))
     if checkpoint_dir is not None: callbacks.append(CheckpointCallback(checkpoint_dir, every=checkpoint_every))
     stream = stream or BatchStream(data.train.images, data.train.texts, batch_size=batch_size, seed=seed)
     config = {'data': data.name, 'steps': steps, 'batch_size': batch_size, 'seed': seed, **(config or {})}
