@@ -174,9 +174,10 @@ def _prepare_run(options:dict, world:int) -> tuple[dict, torch.device, Captioned
     data = load_data(settled['data'], settled['image_size'], settled['n_train'], skip_bad=settled['skip_bad'])
     if settled['resume']: check_same_data(settled['out'], data)
     for note in fit_to_data(data, settled, world): main_print(f"note: {note}", file=sys.stderr)
-    if skipped_rows(data):
-        main_print(f"note: --skip_bad: skipped {len(skipped_rows(data))} bad rows (also in skipped.csv of the run folder):", file=sys.stderr)
-        for row in skipped_rows(data): main_print(f"  line {row.line} ({row.file or 'no file'}): {row.reason}", file=sys.stderr)
+    if skipped := skipped_rows(data):
+        main_print(f"note: --skip_bad: skipped {len(skipped)} bad row{'s' if len(skipped) > 1 else ''} "
+                   "(also in skipped.csv of the run folder):", file=sys.stderr)
+        for row in skipped: main_print(f"  line {row.line} ({row.file or 'no file'}): {row.reason}", file=sys.stderr)
     return settled, device, data
 
 def run_training(**options) -> TrainResult:
@@ -201,8 +202,8 @@ def run_training(**options) -> TrainResult:
                         progress=opts['progress'], device=device)
         except RunFileError as e: raise SystemExit(f"error: {e}") from None
         except NonFiniteLossError as e:
-            raise SystemExit(f"error: {e}: training diverged; the checkpoints before it are in {out/'checkpoints'}; "
-                             "start a new run (another --out) with a lower --lr") from None
+            raise SystemExit(f"error: {e}: training diverged; start a new run (another --out) with a lower --lr "
+                             f"(this run's checkpoints before it, if any, are in {out/'checkpoints'})") from None
         reports = {f"{name.replace('phase', 'phase ')} ({eval_split(data)})": report for name, report in run.report.items()}
         final = None
         if rank == 0:
