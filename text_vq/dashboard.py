@@ -232,7 +232,7 @@ class Dashboard:
         self.hp = hp if hp is not None else LiveParams.from_config(config)
         self.controller = RunController(data, config, self.hp, cbs, on_trainer=self.monitor.begin_trainer,
                                         on_step=self._stepped, on_end=self._ended)
-        self.batch_images, self.batch_texts, self.batch_captions = split.images[:n_show], split.texts[:n_show], split.captions[:n_show]
+        self.batch_images, self.batch_texts, self.batch_captions = split.batch(slice(0, n_show)), split.texts[:n_show], split.captions[:n_show]
         self.snapshot = ModelSnapshot()
         self._hp_seen, self._counted_at = self.hp.state_dict(), 0.
         self._build_widgets(split, explore_images)
@@ -272,7 +272,7 @@ class Dashboard:
         self.curves = CurvesPanel(self.dpi)
         self.usage = self.code_maps = self.reconstructions = self.sampled = None  # made at the first frame (they need the models)
         self.panel_box = widgets.VBox([widgets.HTML('<i>the panels fill in at the first step</i>')])
-        self.explorer = CodebookExplorer(self.snapshot, split.images[:explore_images],
+        self.explorer = CodebookExplorer(self.snapshot, split.batch(slice(0, explore_images)),
                                          usage_log=lambda: list(self.monitor.usage_log), dpi=self.dpi)
         self.text_panel = TextToImagePanel(self.snapshot, self.data.tokenizer, caption=self.batch_captions[0], dpi=self.dpi)
         training = widgets.VBox([

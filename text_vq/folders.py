@@ -124,6 +124,8 @@ def _image_errors(path, where:str):
             yield
     except CaptionsError as e: raise CaptionsError(f"{prefix}: {e}") from None
     except Image.DecompressionBombError as e: raise CaptionsError(f"{prefix}: too large to open ({e}); downscale it") from None
+    # read from bytes, PIL's own message would name a BytesIO object rather than the file
+    except Image.UnidentifiedImageError: raise CaptionsError(f"{prefix}: unreadable or corrupt image (not a format PIL can identify)") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as e:
         raise CaptionsError(f"{prefix}: unreadable or corrupt image ({e})") from None
     for w in caught: warnings.warn(f"{prefix}: {w.message}", w.category)

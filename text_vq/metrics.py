@@ -269,14 +269,14 @@ def train_feature_net(data: CaptionedData,  # the images and captions of its `tr
     words = torch.zeros(len(split), n_words).scatter_(1, split.texts, 1.)[:, first_word:]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = FeatureNet(n_words, channels=split.images.shape[1]).to(device)
+        net = FeatureNet(n_words, channels=split.image_shape[0]).to(device)
     batches = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.25)
     net.train()
     for _ in range(steps):
         index = torch.randint(len(split), (batch_size,), generator=batches)
-        logits = net(split.images[index].to(device))
+        logits = net(split.batch(index).to(device))
         loss = F.binary_cross_entropy_with_logits(logits[:, first_word:], words[index].to(device))
         optimizer.zero_grad()
         loss.backward()

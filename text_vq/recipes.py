@@ -82,8 +82,8 @@ def extract_codes(vqvae:VQVAE, dataset:CaptionedImages, path=None, batch_size:in
     start, end = bounds[rank], bounds[rank + 1]
     with eval_mode(vqvae):
         # int32 travels through every backend's all_gather (gloo has no int16); the file stores the smallest type
-        local = [vqvae.encode(dataset.images[i:min(i + batch_size, end)].to(device)).int() for i in range(start, end, batch_size)]
-    grid = vqvae.latent_shape(tuple(dataset.images.shape[2:]))
+        local = [vqvae.encode(dataset.batch(slice(i, min(i + batch_size, end))).to(device)).int() for i in range(start, end, batch_size)]
+    grid = vqvae.latent_shape(dataset.image_shape[1:])
     local = torch.cat(local) if local else torch.zeros(0, *grid, dtype=torch.int32, device=device)
     indices = gather_slices(local, [b - a for a, b in zip(bounds, bounds[1:])])
     codes = {'format': CODES_FORMAT, 'indices': indices.cpu().to(torch.int16 if vqvae.vector_quantization.n_embeddings <= 32767 else torch.int32),

@@ -5,7 +5,7 @@
 # %% ../nbs/09_training.ipynb #d18592d3
 from __future__ import annotations
 
-import inspect, math, threading
+import copy, inspect, math, threading
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .data import Tokenizer
+from .data import Tokenizer, levels_to_range
 from .vqvae import VQVAE
 from .fsq import quantizer_parts
 from .transformer import TextToCodes
@@ -25,7 +25,7 @@ from .distributed import broadcast_object, decorrelate_rng, distributed_world, s
 from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, trainer_state
 
 # %% auto #0
-__all__ = ['default_device', 'autocast_context', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream',
+__all__ = ['default_device', 'autocast_context', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream', 'LoaderStream',
            'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'eval_split', 'eval_loader',
            'evaluate_trainer', 'EvalCallback', 'CheckpointCallback', 'run_phase']
 
@@ -108,13 +108,16 @@ class BatchStream:
         return self._perm
 
     def __iter__(self): return self
-    def __next__(self):
+    def next_index(self) -> torch.Tensor:
+        "The rows of the next batch (this process's share of them); moves the stream on by one batch."
         if self.position >= self.batches_per_epoch:
             self.epoch, self.position, self._perm = self.epoch + 1, 0, None
         idx = self._permutation()[self.position * self.batch_size:(self.position + 1) * self.batch_size]
         share = len(idx) // self.world_size
-        idx = idx[self.rank * share:(self.rank + 1) * share]
         self.position += 1
+        return idx[self.rank * share:(self.rank + 1) * share]
+    def __next__(self):
+        idx = self.next_index()
         return tuple(t[idx] for t in self.data)
 
     def state_dict(self) -> dict: return {'epoch': self.epoch, 'position': self.position, 'seed': self.seed, 'batch_size': self.batch_size}
@@ -123,6 +126,37 @@ class BatchStream:
             raise ValueError(f"batch stream mismatch: checkpoint has seed={state['seed']}, batch_size={state['batch_size']}; "
                              f"this run has seed={self.seed}, batch_size={self.batch_size}")
         self.epoch, self.position, self._perm = state['epoch'], state['position'], None
+
+# %% ../nbs/09_training.ipynb #5e1f0a77
+class _Rows(torch.utils.data.Dataset):
+    "Rows of equal-length indexables, fetched a whole batch at a time (`__getitems__`): what a `LoaderStream`'s workers read."
+    def __init__(self, data): self.data = data
+    def __len__(self): return len(self.data[0])
+    def __getitems__(self, index): return tuple(t[torch.as_tensor(index)] for t in self.data)
+
+def _as_fetched(batch): return batch   # `_Rows` hands over whole batches: nothing to collate
+
+class LoaderStream(BatchStream):
+    """A `BatchStream` whose batches `num_workers` DataLoader processes fetch ahead (a streamed folder reads its files
+    there): the same batches, in the same order, resumable the same way."""
+    def __init__(self, *data, batch_size:int=64, seed:int=0, drop_last:bool=True, num_workers:int=2):
+        super().__init__(*data, batch_size=batch_size, seed=seed, drop_last=drop_last)
+        self.num_workers, self._batches = num_workers, None
+    def _indices(self):
+        ahead = copy.copy(self)   # the loader runs ahead of the batches handed out, on a copy of the position
+        while True: yield ahead.next_index()
+    def __next__(self):
+        if self._batches is None:
+            self._batches = iter(torch.utils.data.DataLoader(_Rows(self.data), batch_sampler=self._indices(), collate_fn=_as_fetched,
+                                                             num_workers=self.num_workers))
+        self.next_index()
+        return next(self._batches)
+    def load_state_dict(self, state:dict):
+        super().load_state_dict(state)
+        self._batches = None
+    def shard(self, rank:int, world_size:int):
+        self._batches = None
+        return super().shard(rank, world_size)
 
 # %% ../nbs/09_training.ipynb #068b67a2
 class NonFiniteLossError(FloatingPointError):
@@ -208,7 +242,8 @@ class Trainer:
     def one_step(self, batch) -> dict:
         "Train on one batch; returns the history row of this step."
         used = self._apply_live_params()
-        batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
+        # uint8 images (a folder's) travel as they are stored, a quarter of the bytes, and become floats on the device
+        batch = tuple(levels_to_range(t) if t.dtype == torch.uint8 else t for t in (t.to(self.device, non_blocking=True) for t in batch))
         with autocast_context(self.device, self.precision):
             terms, stats = self._losses(batch)
         weights = {'recon': 1.0, 'vq': 1.0, 'xent': used['lambda'], 'recon_pred': self.hp.recon_pred_weight}
@@ -329,7 +364,7 @@ def run_phase(phase:Phase, data, steps:int, vqvae:VQVAE|None, transformer:TextTo
     if progress: callbacks.append(ProgressCallback())
     if eval_every: callbacks.append(EvalCallback(eval_loader(data), every=eval_every))
     if checkpoint_dir is not None: callbacks.append(CheckpointCallback(checkpoint_dir, every=checkpoint_every))
-    stream = stream or BatchStream(data.train.images, data.train.texts, batch_size=batch_size, seed=seed)
+    stream = stream or (LoaderStream if data.train.streamed else BatchStream)(data.train.pixels, data.train.texts, batch_size=batch_size, seed=seed)
     config = {'data': data.name, 'steps': steps, 'batch_size': batch_size, 'seed': seed, **(config or {})}
     trainer = Trainer(vqvae, transformer, stream, phase, hp=hp, cbs=callbacks, device=device, precision=precision,
                       recon_variance=data.pixel_variance, tokenizer=data.tokenizer, config=config)
