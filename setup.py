@@ -40,7 +40,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
     install_requires=reqs('requirements'),
-    extras_require={'dev': reqs('dev_requirements')},
+    extras_require={key[:-len('_requirements')]: reqs(key) for key in cfg if key.endswith('_requirements')},  # dev, tensorboard, ...
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={'console_scripts': reqs('console_scripts'),

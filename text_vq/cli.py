@@ -23,6 +23,7 @@ from .config import TrainConfig, TransformerConfig, VQVAEConfig
 from .distributed import broadcast_object, distributed_world
 from .checkpoints import CheckpointError, RunFileError, latest_checkpoint, models_from_checkpoint, remove_stale_temp_files
 from .training import NonFiniteLossError, eval_split
+from .tensorboard import TensorBoardLog
 from .recipes import Run, extract_codes, train
 from .reports import (EvalPrinter, MetricsLog, PhaseBanner, SampleGridCallback, final_report, generate_images,
                              print_summary, save_grid, save_images, warning_hint)
@@ -195,7 +196,7 @@ def run_training(**options) -> TrainResult:
         exits.stage, exits.resume = None, f"text_vq_train --out {out} --resume"
         samples = data.splits[next(s for s in ('test', 'valid', 'train') if s in data.splits and len(data.splits[s]))]
         texts, captions = samples.texts[:opts['n_samples']], samples.captions[:opts['n_samples']]
-        metrics = MetricsLog(out/'metrics.jsonl', every=opts['log_every'])
+        metrics = (TensorBoardLog if opts['tensorboard'] else MetricsLog)(out/'metrics.jsonl', every=opts['log_every'])
         cbs = [metrics, PhaseBanner(), EvalPrinter(), SampleGridCallback(out/'samples', texts, captions, config.eval_every)]
         try:
             run = train(data, config, cbs=cbs, checkpoint_dir=out/'checkpoints', resume=opts['resume'], codes_path=out/'codes.pt',

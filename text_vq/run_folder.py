@@ -21,6 +21,7 @@ from .distributed import distributed_world
 from .checkpoints import atomic_write
 from .training import eval_split
 from .reports import warning_hint
+from .tensorboard import check_tensorboard
 
 # %% auto #0
 __all__ = ['INVOCATION_OPTIONS', 'LEGACY_OPTIONS', 'FINGERPRINT_KEY', 'TrainOptions', 'train_defaults', 'cli_message',
@@ -38,6 +39,7 @@ class TrainOptions:
     skip_bad: bool = False  # a folder's bad rows (missing or unreadable image, empty caption, ...) are skipped and listed in skipped.csv instead of stopping the run
     log_every: int = 10  # write a metrics.jsonl line every this many steps
     n_samples: int = 16  # captions in the sample grids
+    tensorboard: bool = False  # also write TensorBoard logs to <out>/tensorboard: every metrics.jsonl number, the sample grids, the codebook usage (needs pip install 'text_vq[tensorboard]')
     out: str|None = None  # run folder (none: runs/<recipe>-<data>-<time>)
     resume: bool = False  # continue the run in --out from its last checkpoint
     device: str|None = None  # 'cpu', 'cuda', 'cuda:1', ... (none: CUDA if available)
@@ -113,6 +115,9 @@ def settle_options(given:dict, world_size:int) -> dict:
         if (out/'config.json').exists() or (out/'checkpoints').exists():
             raise SystemExit(f"error: {out} already holds a run: pass --resume to continue it, or choose another --out")
         options['out'] = str(out)
+    if options['tensorboard']:
+        try: check_tensorboard('--tensorboard')
+        except ImportError as e: raise SystemExit(f"error: {e}") from None
     config = run_config(options)
     for name in ('image_size', 'log_every', 'n_samples'):
         if not options[name] >= 1: raise SystemExit(f"error: --{name} must be at least 1, got {options[name]}")
