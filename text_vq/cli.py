@@ -70,7 +70,7 @@ def main_print(*args, **kwargs):
 # %% ../nbs/15_cli.ipynb #20b29546
 RUN_PHASES = ('phase3', 'phase2', 'single', 'phase1')  # latest first: the models a run ended with
 
-def load_data(name:str, image_size:int=32, n_train:int|None=None, seed:int=0, skip_bad:bool=False) -> CaptionedData:
+def load_data(name:str, image_size:int=32, n_train:int|None=None, seed:int=0, skip_bad:bool=False, stream:bool=False) -> CaptionedData:
     "The data set `name` ('shapes', 'digits' or a folder path); a bad name, folder or captions file exits with a message."
     kwargs = dict(image_size=image_size, seed=seed)
     if n_train is not None:
@@ -79,6 +79,9 @@ def load_data(name:str, image_size:int=32, n_train:int|None=None, seed:int=0, sk
     if skip_bad:
         if name in DATASETS: raise SystemExit(f"error: --skip_bad applies to a folder's captions file, not to {name!r}")
         kwargs['skip_bad'] = True
+    if stream:
+        if name in DATASETS: raise SystemExit(f"error: --stream applies to a folder's images, not to {name!r} (generated in memory)")
+        kwargs['stream'] = True
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='folder_data skipped')   # the command lists the skipped rows itself
@@ -172,7 +175,7 @@ def _prepare_run(options:dict, world:int) -> tuple[dict, torch.device, Captioned
     settled = broadcast_object(settled)
     if isinstance(settled, SystemExit): raise settled
     device = resolve_device(settled['device'])
-    data = load_data(settled['data'], settled['image_size'], settled['n_train'], skip_bad=settled['skip_bad'])
+    data = load_data(settled['data'], settled['image_size'], settled['n_train'], skip_bad=settled['skip_bad'], stream=settled['stream'])
     if settled['resume']: check_same_data(settled['out'], data)
     for note in fit_to_data(data, settled, world): main_print(f"note: {note}", file=sys.stderr)
     if skipped := skipped_rows(data):

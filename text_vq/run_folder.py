@@ -36,6 +36,7 @@ class TrainOptions:
     data: str = 'shapes'  # 'shapes', 'digits', or a folder of images with captions.csv or captions.jsonl
     image_size: int = 32  # images are resized to image_size x image_size
     n_train: int|None = None  # training images of the generated shapes (none: 4000)
+    stream: bool = False  # read a folder's images from disk at each batch (DataLoader workers) instead of holding them in memory as uint8: for folders larger than memory
     skip_bad: bool = False  # a folder's bad rows (missing or unreadable image, empty caption, ...) are skipped and listed in skipped.csv instead of stopping the run
     log_every: int = 10  # write a metrics.jsonl line every this many steps
     n_samples: int = 16  # captions in the sample grids
@@ -45,7 +46,7 @@ class TrainOptions:
     device: str|None = None  # 'cpu', 'cuda', 'cuda:1', ... (none: CUDA if available)
     progress: bool = True  # a progress bar while training
 
-INVOCATION_OPTIONS = ('out', 'resume', 'device', 'progress')  # not the run's configuration: a resume may change them
+INVOCATION_OPTIONS = ('out', 'resume', 'device', 'progress', 'stream')  # not the run's configuration (the same batches either way): a resume may change them
 LEGACY_OPTIONS = {'warmup': 'lambda_warmup_steps', 'ramp': 'lambda_ramp_steps'}  # names in an older run's config.json
 
 def train_defaults() -> dict:
