@@ -48,7 +48,7 @@ RECIPE_NAMES = ('multi', 'single')
 LR_SCHEDULES = ('constant', 'cosine')
 
 def _main_vqvae(): return VQVAEConfig(n_hiddens=64, n_residual_hiddens=32, n_residual_layers=1, n_embeddings=128, embedding_dim=32)
-def _main_transformer(): return TransformerConfig(d_model=64, n_layers=1, n_heads=4, dropout=0.0)
+def _main_transformer(): return TransformerConfig(d_model=64, n_layers=1, n_heads=4)
 
 @dataclass
 class TrainConfig:
@@ -157,11 +157,11 @@ PRESETS = {
     'main': TrainConfig(),
     'study': TrainConfig(vqvae=VQVAEConfig(n_hiddens=32, n_residual_hiddens=16, n_residual_layers=1, n_embeddings=64,
                                            embedding_dim=16, kmeans_init=True),
-                         transformer=TransformerConfig(d_model=64, n_layers=1, n_heads=4, dim_feedforward=128, dropout=0.0)),
+                         transformer=TransformerConfig(d_model=64, n_layers=1, n_heads=4, dim_feedforward=128)),
     'tiny': TrainConfig(steps=150, phase2_steps=150, batch_size=32, lambda_warmup_steps=30, lambda_ramp_steps=30,
                         eval_every=75, checkpoint_every=50,
                         vqvae=VQVAEConfig(n_hiddens=32, n_residual_hiddens=8, n_residual_layers=1, n_embeddings=32, embedding_dim=16),
-                        transformer=TransformerConfig(d_model=32, n_layers=1, n_heads=2, dropout=0.0)),
+                        transformer=TransformerConfig(d_model=32, n_layers=1, n_heads=2)),
 }
 
 def preset(name:str, **options) -> TrainConfig:
@@ -292,14 +292,14 @@ class Phase:
 def build_transformer(data, vqvae:VQVAE, config:TrainConfig|TransformerConfig|None=None) -> TextToCodes:
     "A `TextToCodes` for `data`'s vocabulary and caption length and `vqvae`'s latent grid and codebook."
     config = config.transformer if isinstance(config, TrainConfig) else config or TrainConfig().transformer
-    return TextToCodes(len(data.tokenizer), latent_shape=vqvae.latent_shape(data.image_shape[-1]),
+    return TextToCodes(len(data.tokenizer), latent_shape=vqvae.latent_shape(data.image_shape[1:]),
                        n_embeddings=vqvae.vector_quantization.n_embeddings, max_len=data.tokenizer.max_len, **asdict(config))
 
 def build_vqvae(data, config:TrainConfig|None=None) -> VQVAE:
     "A `VQVAE` for `data`'s image channels, with `config`'s architecture and β."
     config = config or TrainConfig()
     vqvae = VQVAE(in_channels=data.image_shape[0], beta=config.beta, **asdict(config.vqvae))
-    vqvae.latent_shape(data.image_shape[-1])  # the image size must suit the downsampling
+    vqvae.latent_shape(data.image_shape[1:])  # both sides must suit the downsampling
     return vqvae
 
 def build_models(data, config:TrainConfig|None=None) -> tuple[VQVAE, TextToCodes]:

@@ -69,7 +69,8 @@ class Decoder(nn.Module):
             channels = next_channels
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z_q:Tensor) -> Tensor: return self.net(z_q)
+    # the images leave in the usual (contiguous) layout whatever layout the convolutions ran in
+    def forward(self, z_q:Tensor) -> Tensor: return self.net(z_q).contiguous()
 
 # %% ../nbs/02_vqvae.ipynb #7631cfdd
 _QUANTIZER_DEFAULTS = {name: p.default for name, p in inspect.signature(VectorQuantizer).parameters.items()
@@ -126,14 +127,22 @@ class VQVAE(nn.Module):
         choice = {'quantizer': quantizer, 'levels': list(self.vector_quantization.levels)} if quantizer == 'fsq' else {}
         self.config = dict(sizes, beta=beta, **choice, **vq_kwargs)
         self.decoder = Decoder(embedding_dim, n_hiddens, n_residual_hiddens, n_residual_layers, in_channels, n_downsamples)
+        # channels-last (NHWC) convolution weights, and inputs made so in `_z_e`: oneDNN's convolutions run faster
+        # in that layout, most under bf16 autocast (nbs/benchmarks/bench_train_step.py); values are unchanged
+        self.to(memory_format=torch.channels_last)
 
     def latent_shape(self, image_size:int|tuple[int, int]) -> tuple[int, int]:
         "Latent grid (H, W) of images of `image_size` (S or (S_h, S_w)), e.g. 32 -> (8, 8)."
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if len(size) != 2: raise ValueError(f"image size {image_size} must be one side S or two (S_h, S_w)")
         factor = 2 ** self.n_downsamples
-        if len(size) != 2 or any(s < factor or s % factor for s in size):
-            raise ValueError(f"image size {image_size} must be a multiple of {factor} "
-                             f"(the model downsamples {self.n_downsamples} times by 2)")
+        bad = [s for s in size if s < factor or s % factor]
+        if bad:
+            # the nearest sides that fit, below and above each bad one
+            fits = sorted({f for s in bad for f in (s // factor * factor, -(-s // factor) * factor) if f >= factor})
+            shown = size[0] if size[0] == size[1] else size
+            raise ValueError(f"image size {shown} must be a multiple of {factor} (the model downsamples "
+                             f"{self.n_downsamples} times by 2): {' or '.join(map(str, fits))} would fit")
         return size[0] // factor, size[1] // factor
 
     def _check_images(self, x:Tensor):
@@ -144,7 +153,7 @@ class VQVAE(nn.Module):
     def _z_e(self, x:Tensor) -> Tensor:
         "`pre_quantization_conv(encoder(x))` (B, D, H, W) of images `x`, after checking their shape."
         self._check_images(x)
-        return self.pre_quantization_conv(self.encoder(x))
+        return self.pre_quantization_conv(self.encoder(x.contiguous(memory_format=torch.channels_last)))
 
     def quantize(self, x:Tensor) -> VQOutput:
         "`(loss, z_q, perplexity, counts, indices)` of images `x` (B, C, S, S) in [-1, 1]; training mode updates the codebook statistics."
