@@ -1,11 +1,13 @@
 """Phase 2 offline vs online: seconds per epoch of Transformer training, at the models' own default sizes.
 
 Run: python nbs/benchmarks/bench_phase2.py [--data shapes|digits] [--n_train 4000] [--threads 2] [--masked] [--dropout 0.1]
+     [--rounds 5] [--batches 3]
 Online runs the frozen encoder on every batch; offline reads codes extracted once, one image per row or grouped by
 caption (`group_captions=True`: one Transformer pass per distinct caption, the same loss). With --masked the
 three variants also run with the masked objective, where each image reads its own revealed codes: grouped batches
 then encode each caption once and run the code decoder once per image. All variants run in this process on the same
-data and models; the script prints each one's speed-up over online with the seed's objective.
+data and models, taking turns (`--rounds` rounds of `--batches` steps each); an epoch's time is the median step times
+the epoch's steps. The script prints each one's speed-up over online with the seed's objective.
 
 Grouping runs the Transformer once per distinct caption instead of once per image, so an epoch of grouped batches
 can be at most `images / distinct captions` times cheaper than one row per image; the script prints that bound times
@@ -30,11 +32,16 @@ def phase2(config, codes, masked):
     return multi_phase(config.updated(codes=codes, masked=masked))[1].phase
 
 
-def epoch_seconds(trainer, n_batches):
-    trainer.fit(2)  # warm-up: first-call allocations and kernels
-    start = time.perf_counter()
-    trainer.fit(n_batches)
-    return time.perf_counter() - start
+def epoch_seconds(variants, rounds, batches):
+    "Seconds per epoch of each `(trainer, batches per epoch)`: the variants take turns, `batches` steps each per round."
+    for trainer, _ in variants.values(): trainer.fit(2)  # warm-up: first-call allocations and kernels
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (trainer, _) in variants.items():
+            for _ in range(batches):
+                start = time.perf_counter(); trainer.fit(1); times[name].append(time.perf_counter() - start)
+    # the median step, times the epoch's steps: on a CPU shared with other jobs one slow step does not count
+    return {name: sorted(times[name])[len(times[name]) // 2] * n for name, (_, n) in variants.items()}
 
 
 def main():
@@ -45,6 +52,8 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--masked', action='store_true', help='also time the masked objective (MaskGIT)')
     p.add_argument('--dropout', type=float, default=TransformerConfig().dropout, help="the Transformer's dropout")
+    p.add_argument('--rounds', type=int, default=5, help='rounds in which the variants take turns')
+    p.add_argument('--batches', type=int, default=3, help='steps of each variant per round')
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = (shapes_data(n_train=args.n_train, n_valid=0, n_test=0, n_heldout=0) if args.data == 'shapes'
@@ -60,19 +69,20 @@ def main():
     codes = extract_codes(vqvae, data.train, device='cpu')
     t_extract = time.perf_counter() - start
     texts, indices = codes['texts'], codes['indices'].long()
-    seconds = {}
+    variants = {}
     for masked in (False, True) if args.masked else (False,):
         tag = ', masked' if masked else ''
         online, offline = phase2(config, 'online', masked), phase2(config, 'offline', masked)
-        seconds[f'online (encoder per batch){tag}'] = epoch_seconds(
+        variants[f'online (encoder per batch){tag}'] = (
             trainer(BatchStream(data.train.images, data.train.texts, batch_size=args.batch_size), online), n_batches)
-        seconds[f'offline, one row per image{tag}'] = epoch_seconds(
-            trainer(BatchStream(texts, indices, batch_size=args.batch_size), offline), n_batches)
+        variants[f'offline, one row per image{tag}'] = (trainer(BatchStream(texts, indices, batch_size=args.batch_size), offline), n_batches)
         grouped = GroupedCodeStream(CaptionGroups.from_codes(texts, indices), batch_size=args.batch_size)
-        seconds[f'offline, grouped by caption{tag}'] = epoch_seconds(trainer(grouped, offline), grouped.batches_per_epoch)
+        variants[f'offline, grouped by caption{tag}'] = (trainer(grouped, offline), grouped.batches_per_epoch)
+    seconds = epoch_seconds(variants, args.rounds, args.batches)
 
     print(f"phase 2, one epoch of {n_train} {args.data} ({len(grouped.groups)} distinct captions), "
-          f"batch {args.batch_size}, {args.threads} threads, the models' default sizes, Transformer dropout {args.dropout}")
+          f"batch {args.batch_size}, {args.threads} threads, the models' default sizes, Transformer dropout {args.dropout}; "
+          f"median of {args.rounds} interleaved rounds x {args.batches} steps, times the epoch's steps")
     print(f"{'variant':<38}{'s/epoch':>10}{'speed-up':>10}")
     online = seconds['online (encoder per batch)']
     for name, s in seconds.items(): print(f"{name:<38}{s:>10.2f}{online / s:>10.2f}")
