@@ -57,7 +57,7 @@ class TextToCodes(nn.Module):
                  n_layers: int = 2,  # caption-encoder layers
                  n_heads: int = 4,  # attention heads (must divide `d_model`)
                  max_len: int = 16,  # longest caption, in tokens, the position table covers
-                 dropout: float = 0.,  # in every layer and on the caption embeddings; 0.1 made a CPU step 1.6x slower and trained worse
+                 dropout: float = 0.,  # in every layer and on the caption embeddings; 0.1 made a CPU step 1.3-1.6x slower and trained worse
                  pad_id: int = 0,  # token id that marks padding
                  n_decoder_layers: int | None = None,  # code-decoder layers; None: same as `n_layers`
                  dim_feedforward: int | None = None,  # feed-forward width; None: 4 * d_model
