@@ -16,6 +16,8 @@ the training images take. The ratios beside each column are against the first ro
 cost may grow by.
 
 Run: python nbs/benchmarks/bench_cost_growth.py [--rounds 5] [--threads 2]
+(On a CPU shared with other jobs, `--threads 1` gives steadier ratios: two OpenMP threads that wait for each other at
+every operation turn a busy core into erratic steps.)
 """
 import argparse, time
 
