@@ -41,6 +41,9 @@ def _argmax_rows(scores:Tensor) -> Tensor:
 def nearest_code(x:Tensor, codebook:Tensor, chunk_size:int=4096) -> Tensor:
     "Index (N,) of the nearest row of `codebook` (K, D) for every row of `x` (N, D), `chunk_size` rows at a time."
     n, d = x.shape
+    # a score block of at most 4 MB stays in a core's L2: 4096 rows x K = 8192 would be 128 MB, written and read once
+    # (bench_cost_growth.py: the K = 8192 step's peak memory 146 -> 22 MB; 1.1-3x faster on one thread)
+    chunk_size = max(1, min(chunk_size, (4 << 20) // (codebook.shape[0] * x.element_size())))
     # argmin ‖z − e‖² = argmax (z·e − ‖e‖²/2); a column of ones on the rows and −‖e‖²/2 on the codes put the bias
     # into the matrix product instead of a separate pass over the N x K scores
     codes = torch.cat([codebook, -0.5 * codebook.pow(2).sum(1, keepdim=True)], 1).t()

@@ -115,7 +115,7 @@ class VQVAE(nn.Module):
                      n_residual_layers=n_residual_layers, n_embeddings=n_embeddings, embedding_dim=embedding_dim,
                      n_downsamples=n_downsamples)
         too_small = {k: v for k, v in sizes.items() if v < (0 if k == 'n_residual_layers' else 1)}
-        if too_small: raise ValueError(f"VQVAE sizes must be positive: {too_small}")
+        if too_small: raise ValueError("VQVAE sizes must be positive: " + ', '.join(f"{k}={v}" for k, v in too_small.items()))
         if n_hiddens < 2 and n_downsamples > 1: raise ValueError(f"n_hiddens must be at least 2; got {n_hiddens}")
         self.in_channels, self.n_downsamples = in_channels, n_downsamples
         # built in the seed's order (encoder, pre_quantization_conv, quantizer, decoder): a seeded model draws its
