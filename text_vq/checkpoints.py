@@ -155,30 +155,30 @@ def _load_checkpoint(path:Path) -> dict:
     ckpt['phase'] = {**ckpt['phase'], 'name': LEGACY_PHASE_NAMES.get(name, name)}
     return ckpt
 
-def _newest_readable(folder:Path) -> tuple[Path|None, list[Path], list[str]]:
-    "The newest readable `step_*.pt` of `folder` (None if there is none), the unreadable newer ones, and their problems."
+def _newest_readable(folder:Path) -> tuple[Path|None, dict|None, list[Path], list[str]]:
+    "The newest readable `step_*.pt` of `folder` and its contents (None, None if there is none), the unreadable newer ones, and their problems."
     files, problems = sorted(folder.glob('step_*.pt'), reverse=True), []
     for i, file in enumerate(files):
-        try: _load_checkpoint(file)
+        try: ckpt = _load_checkpoint(file)
         except CheckpointError as e: problems.append(str(e)); continue
-        return file, files[:i], problems
+        return file, ckpt, files[:i], problems
     if files: raise CheckpointError(f"no readable checkpoint in {folder}: " + '; '.join(problems))
-    return None, [], []
+    return None, None, [], []
 
 def read_checkpoint(path) -> dict:
     """Load and validate a checkpoint file, or a folder's newest readable one: an unreadable newer file (empty, truncated)
     gives a warning and the one before it is read. Errors name the file and say what it is."""
     path = Path(path)
     if not path.is_dir(): return _load_checkpoint(path)
-    found, _, problems = _newest_readable(path)
+    found, ckpt, _, problems = _newest_readable(path)
     if found is None: raise CheckpointError(f"no checkpoint (step_*.pt) in folder {path}")
     if problems: warnings.warn(f"{'; '.join(problems)}: reading the checkpoint before it, {found.name}")
-    return _load_checkpoint(found)
+    return ckpt
 
 def resume_checkpoint(folder) -> Path|None:
     """The checkpoint of `folder` to resume from: its newest readable one (None if it holds none). Unreadable newer ones are
     renamed `*.corrupt` with a warning, so that the resumed run writes their steps again."""
-    found, unreadable, problems = _newest_readable(Path(folder))
+    found, _, unreadable, problems = _newest_readable(Path(folder))
     for file in unreadable: file.rename(file.with_name(file.name + '.corrupt'))
     if unreadable:
         warnings.warn(f"{'; '.join(problems)}: resuming from the checkpoint before it, {found.name} (the unreadable one is kept as *.corrupt)")
