@@ -182,10 +182,13 @@ class SampleGridCallback(Callback):
     order = 37
     def __init__(self, folder, texts:torch.Tensor, captions:list[str], every:int):
         self.folder, self.texts, self.captions, self.every = Path(folder), texts, list(captions), every
+    def grid_path(self, phase:str, step:int) -> Path:
+        "The file of `phase`'s grid at `step`."
+        return self.folder/f"{phase}_step_{step:07d}.png"
     def _draw(self, trainer):
         if 'xent' not in trainer.phase.losses or trainer.step == getattr(self, 'drawn_at', None): return
         images = generate_images(trainer.vqvae, trainer.transformer, self.texts)
-        save_grid(images, self.captions, self.folder/f"{trainer.phase.name}_step_{trainer.step:07d}.png")
+        save_grid(images, self.captions, self.grid_path(trainer.phase.name, trainer.step))
         self.drawn_at = trainer.step
     def after_step(self, trainer):
         # the last step's grid waits for `after_fit`, after the phase's checkpoint

@@ -95,7 +95,7 @@ class TensorBoardLog(MetricsLog):
         from PIL import Image
         for cb in trainer.cbs:
             if not isinstance(cb, SampleGridCallback) or getattr(cb, 'drawn_at', None) != trainer.step: continue
-            path = cb.folder/f"{trainer.phase.name}_step_{trainer.step:07d}.png"  # where SampleGridCallback saved it
+            path = cb.grid_path(trainer.phase.name, trainer.step)
             if path in self.shown or not path.exists(): continue
             with Image.open(path) as image:
                 writer.add_image(cb.folder.name, np.asarray(image.convert('RGB')), self.position, dataformats='HWC')
