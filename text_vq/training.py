@@ -25,9 +25,10 @@ from .distributed import broadcast_object, decorrelate_rng, distributed_world, s
 from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, trainer_state
 
 # %% auto #0
-__all__ = ['default_device', 'autocast_context', 'part_modules', 'set_trainable', 'param_groups', 'BatchStream', 'LoaderStream',
-           'NonFiniteLossError', 'Callback', 'Trainer', 'ProgressCallback', 'eval_split', 'eval_loader',
-           'evaluate_trainer', 'EvalCallback', 'CheckpointCallback', 'run_phase']
+__all__ = ['default_device', 'autocast_context', 'cpu_has_bf16', 'default_precision', 'part_modules', 'set_trainable',
+           'param_groups', 'BatchStream', 'LoaderStream', 'NonFiniteLossError', 'Callback', 'Trainer',
+           'ProgressCallback', 'eval_split', 'eval_loader', 'evaluate_trainer', 'EvalCallback', 'CheckpointCallback',
+           'run_phase']
 
 # %% ../nbs/09_training.ipynb #96e5e7dd
 def default_device() -> torch.device:
@@ -39,6 +40,16 @@ def autocast_context(device:torch.device, precision:str):
     if precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if precision == 'fp32': return nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+def cpu_has_bf16() -> bool:
+    "Whether this CPU multiplies bf16 matrices natively (oneDNN's bf16 kernels: AMX or AVX-512-bf16)."
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+def default_precision(device:torch.device, phase:Phase) -> str:
+    "bf16 on CUDA, and on a bf16-capable CPU for phases without the Transformer (whose small products lose there); else fp32."
+    device = torch.device(device)
+    if device.type == 'cuda' or (device.type == 'cpu' and cpu_has_bf16() and not phase.uses_transformer): return 'bf16'
+    return 'fp32'
 
 # %% ../nbs/09_training.ipynb #e1d3fe8f
 def part_modules(vqvae:VQVAE|None, transformer:TextToCodes|None) -> dict:
@@ -186,7 +197,7 @@ class Trainer:
         self.vqvae, self.transformer, self.stream, self.phase = vqvae, transformer, stream, phase
         self.hp = hp if hp is not None else LiveParams()
         self.device = torch.device(device) if device is not None else default_device()
-        self.precision = precision or ('bf16' if self.device.type == 'cuda' else 'fp32')
+        self.precision = precision or default_precision(self.device, phase)
         autocast_context(self.device, self.precision)  # validates precision
         self.recon_variance, self.tokenizer, self.config = recon_variance, tokenizer, dict(config or {})
         needs = {'vqvae': phase.inputs == 'images' or bool({'encoder', 'codebook', 'decoder'} & set(phase.parts)),
@@ -198,7 +209,7 @@ class Trainer:
         set_trainable(vqvae, transformer, phase.parts)
         groups = param_groups(vqvae, transformer, phase.parts)
         if not groups: raise ValueError(f"phase {phase.name!r}: parts {phase.parts} have no trainable parameters")
-        self.opt = torch.optim.AdamW(groups, lr=self.hp.lr, weight_decay=weight_decay)
+        self.opt = torch.optim.AdamW(groups, lr=self.hp.lr, weight_decay=weight_decay, fused=True)  # one kernel per group, not a loop of ops
         self.rank, self.world_size = distributed_world()
         self._losses = _StepLosses(vqvae, transformer, phase, recon_variance)
         if self.world_size > 1: self._data_parallel()
