@@ -203,7 +203,7 @@ def run_training(**options) -> TrainResult:
         cbs = [metrics, PhaseBanner(), EvalPrinter(), SampleGridCallback(out/'samples', texts, captions, config.eval_every)]
         try:
             run = train(data, config, cbs=cbs, checkpoint_dir=out/'checkpoints', resume=opts['resume'], codes_path=out/'codes.pt',
-                        progress=opts['progress'], device=device)
+                        progress=opts['progress'], device=device, precision=opts['precision'])
         except RunFileError as e: raise SystemExit(f"error: {e}") from None
         except NonFiniteLossError as e:
             raise SystemExit(f"error: {e}: training diverged; start a new run (another --out) with a lower --lr "

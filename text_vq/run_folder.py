@@ -44,6 +44,7 @@ class TrainOptions:
     out: str|None = None  # run folder (none: runs/<recipe>-<data>-<time>)
     resume: bool = False  # continue the run in --out from its last checkpoint
     device: str|None = None  # 'cpu', 'cuda', 'cuda:1', ... (none: CUDA if available)
+    precision: str|None = None  # autocast 'fp32' or 'bf16' (none: bf16 on CUDA, and on a CPU with native bf16 for the phases without the Transformer; else fp32)
     progress: bool = True  # a progress bar while training
 
 INVOCATION_OPTIONS = ('out', 'resume', 'device', 'progress', 'stream')  # not the run's configuration (the same batches either way): a resume may change them
@@ -120,6 +121,8 @@ def settle_options(given:dict, world_size:int) -> dict:
         try: check_tensorboard('--tensorboard')
         except ImportError as e: raise SystemExit(f"error: {e}") from None
     config = run_config(options)
+    if options['precision'] not in (None, 'fp32', 'bf16'):
+        raise SystemExit(f"error: --precision must be fp32 or bf16 (or left out: the device's default), got {options['precision']!r}")
     for name in ('image_size', 'log_every', 'n_samples'):
         if not options[name] >= 1: raise SystemExit(f"error: --{name} must be at least 1, got {options[name]}")
     if config.batch_size % world_size:
