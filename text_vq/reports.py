@@ -100,11 +100,12 @@ def save_images(images:torch.Tensor, captions:list[str], folder, overwrite:bool=
     return atomic_write(captions_path, text.getvalue())
 
 # %% ../nbs/14_reports.ipynb #55e2bd34
-def read_metrics(path) -> list[dict]:
-    """The rows of a `metrics.jsonl` file. A torn last line (an append cut short by a full disk or a kill) is dropped with a
-    warning; any other line that is not a JSON object is an error naming the file and the line."""
+def read_metrics(path, text:str|None=None) -> list[dict]:
+    """The rows of a `metrics.jsonl` file (of `text`, its contents, when the caller has read them already). A torn last
+    line (an append cut short by a full disk or a kill) is dropped with a warning; any other line that is not a JSON
+    object is an error naming the file and the line."""
     path = Path(path)
-    lines = path.read_text(encoding='utf-8', errors='replace').split('\n')
+    lines = (path.read_text(encoding='utf-8', errors='replace') if text is None else text).split('\n')
     rows = []
     for n, line in enumerate(lines, 1):
         if not line.strip(): continue
@@ -137,11 +138,12 @@ class MetricsLog(Callback):
         def repeated(row):  # a line after the checkpoint, which this phase writes again; the final report, which the run does
             if row['kind'] == 'final': return True
             return ours(row) and (row['step'] >= trainer.step if row['kind'] == 'step' else row['kind'] == 'eval' and row['step'] > trainer.step)
-        kept = [row for row in read_metrics(self.path) if not repeated(row)]
+        before = self.path.read_text(encoding='utf-8', errors='replace')
+        kept = [row for row in read_metrics(self.path, before) if not repeated(row)]
         # the last evaluation of a finished phase ran after its checkpoint, so a resumed phase runs it again: it is logged once
         self.logged = {row['step'] for row in kept if row['kind'] == 'eval' and ours(row)}
         text = ''.join(json.dumps(row) + '\n' for row in kept)
-        if text != self.path.read_text(encoding='utf-8', errors='replace'): atomic_write(self.path, text)
+        if text != before: atomic_write(self.path, text)
 
     def _log_evals(self, trainer):
         evals = getattr(trainer, 'evals', [])
