@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from text_vq.config import LiveParams, Phase
-from text_vq.training import BatchStream, Trainer
+from text_vq.training import BatchStream, Trainer, default_precision
 from text_vq.vqvae import VQVAE
 
 
@@ -87,9 +87,11 @@ def model_step(model, x, variance, bf16=False):
     return step
 
 
+PHASE1 = Phase('phase1', parts=('encoder', 'codebook', 'decoder'), losses=('recon', 'vq'))
+
 def trainer_step(x, variance, precision):
     "The kit's step: `Trainer.one_step` of phase 1 (encoder, codebook, decoder; recon + vq) on batches of `x`'s size."
-    phase = Phase('phase1', parts=('encoder', 'codebook', 'decoder'), losses=('recon', 'vq'))
+    phase = PHASE1
     stream = BatchStream(x.repeat(4, 1, 1, 1), torch.zeros(4 * len(x), 1, dtype=torch.long), batch_size=len(x))
     trainer = Trainer(VQVAE(), None, stream, phase, hp=LiveParams(lr=3e-4), device='cpu', precision=precision,
                       recon_variance=variance)
@@ -171,8 +173,8 @@ def main():
         'reference (MishaLaskin-style) fp32': (model_step(RefVQVAE(), x, variance), ref_flops, len(x)),
         'text_vq VQVAE fp32': (model_step(VQVAE(), x, variance), flops, len(x)),
         'text_vq VQVAE bf16 autocast': (model_step(VQVAE(), x, variance, bf16=True), flops, len(x)),
-        'text_vq Trainer.one_step fp32': (trainer_step(x, variance, 'fp32'), flops, len(x)),
-        'text_vq Trainer.one_step bf16': (trainer_step(x, variance, 'bf16'), flops, len(x)),
+        **{f"text_vq Trainer.one_step {p}{' (default)' if p == default_precision('cpu', PHASE1) else ''}":
+           (trainer_step(x, variance, p), flops, len(x)) for p in ('fp32', 'bf16')},
     }
     skipped = None
     if args.compile:
