@@ -5,7 +5,7 @@
 # %% ../nbs/01a_fsq.ipynb #82220e3d
 from __future__ import annotations
 
-import math, warnings
+import math
 
 import torch
 import torch.nn as nn
@@ -32,10 +32,6 @@ class FSQ(CodeUsage, nn.Module):
         if not levels: raise ValueError("levels must be a non-empty list of integers, e.g. [8, 5, 5, 5]")
         if min(levels) < 2: raise ValueError(f"every level count must be at least 2, got levels {levels}")
         if embedding_dim < 1: raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
-        if 2 in levels:  # "Two levels" in chapter 01a: the bound's shift leaves such a dimension on one level
-            warnings.warn(f"levels {levels}: a dimension of 2 levels stays on one of them (the bound's shift puts its split "
-                          "3.8 standard deviations below the standardised mean; chapter 24 measured levels [2]*6 using 1 "
-                          "code of 64); use 3 or more levels per dimension")
         self.levels, self.embedding_dim, self.eps = levels, embedding_dim, eps
         self.beta = None  # FSQ has no commitment term; the training loop writes the live β here as on any quantizer
         self.n_embeddings = math.prod(levels)
@@ -57,7 +53,9 @@ class FSQ(CodeUsage, nn.Module):
         levels = self._levels.to(h.dtype)
         half = (levels - 1) * (1 + self.eps) / 2
         offset = torch.where(self._levels % 2 == 0, 0.5, 0.0).to(h.dtype)
-        return torch.tanh(h + torch.atanh(offset / half)) * half - offset
+        # the shift lands a zero input on code 0; for 2 levels it would put their one split 3.8 sd out ("Two levels")
+        shift = torch.where(self._levels == 2, 0.0, torch.atanh(offset / half))
+        return torch.tanh(h + shift) * half - offset
 
     def indices_of(self, q:Tensor) -> Tensor:
         "Indices (N,) of integer grid points `q` (N, d)."
