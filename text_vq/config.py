@@ -48,7 +48,7 @@ RECIPE_NAMES = ('multi', 'single')
 LR_SCHEDULES = ('constant', 'cosine')
 
 def _main_vqvae(): return VQVAEConfig(n_hiddens=64, n_residual_hiddens=32, n_residual_layers=1, n_embeddings=128, embedding_dim=32)
-def _main_transformer(): return TransformerConfig(d_model=64, n_layers=1, n_heads=4)
+def _main_transformer(): return TransformerConfig(d_model=64, n_layers=1, n_heads=4, n_decoder_layers=2)
 
 @dataclass
 class TrainConfig:
@@ -69,7 +69,7 @@ class TrainConfig:
     recon_pred_weight: float = 1.0  # weight of that reconstruction loss
     masked: bool = True  # train the Transformer to fill in masked codes given the others, for iterative decoding; False: the seed's one-pass objective
     caption_dropout: float = 0.1  # fraction of training captions replaced by the null caption, for classifier-free guidance; in [0, 1)
-    phase2_steps: int = 1500  # multi-phase: steps of the Transformer on frozen codes
+    phase2_steps: int = 3000  # multi-phase: steps of the Transformer on frozen codes
     phase2_lr: float = 2e-3  # multi-phase: learning rate of phase 2
     codes: str = 'offline'  # multi-phase: phase 2 reads codes extracted once ('offline') or encodes every batch ('online')
     group_captions: bool = False  # multi-phase, offline: a phase-2 batch is batch_size distinct captions with all their images' codes
@@ -157,7 +157,8 @@ PRESETS = {
     'main': TrainConfig(),
     'study': TrainConfig(vqvae=VQVAEConfig(n_hiddens=32, n_residual_hiddens=16, n_residual_layers=1, n_embeddings=64,
                                            embedding_dim=16, kmeans_init=True),
-                         transformer=TransformerConfig(d_model=64, n_layers=1, n_heads=4, dim_feedforward=128)),
+                         transformer=TransformerConfig(d_model=64, n_layers=1, n_heads=4, dim_feedforward=128),
+                         phase2_steps=1500),  # the studies' measured phase 2 (the main job's is longer)
     'tiny': TrainConfig(steps=150, phase2_steps=150, batch_size=32, lambda_warmup_steps=30, lambda_ramp_steps=30,
                         eval_every=75, checkpoint_every=50,
                         vqvae=VQVAEConfig(n_hiddens=32, n_residual_hiddens=8, n_residual_layers=1, n_embeddings=32, embedding_dim=16),
