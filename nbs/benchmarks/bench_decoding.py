@@ -1,6 +1,6 @@
 """Decoding speed: one-pass generation against 8-step iterative (MaskGIT) decoding, and guided against unguided 8-step.
 
-The Transformer has the main job's size (`text_vq_train`'s defaults: width 64, one encoder and one decoder layer,
+The Transformer has the main job's size (`text_vq_train`'s defaults: width 64, one encoder and two decoder layers,
 4 heads, 128 codes on the 8x8 grid of 32x32 shapes) with random weights: decoding time does not depend on what the
 weights say. All variants run in this process on the same captions; the script prints the median of `--repeats`
 timed calls after one warm-up call each, and the ratios against the one-pass baseline measured in the same run.
