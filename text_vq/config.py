@@ -16,10 +16,10 @@ from .vqvae import VQVAE
 from .transformer import TextToCodes
 
 # %% auto #0
-__all__ = ['VQVAEConfig', 'TransformerConfig', 'RECIPE_NAMES', 'LR_SCHEDULES', 'OPTION_OWNERS', 'PRESETS', 'SCHEDULES', 'PARTS',
-           'LOSSES', 'LEGACY_PHASE_NAMES', 'signature_config', 'TrainConfig', 'config_problem', 'preset', 'LiveParams',
-           'ConstantSchedule', 'WarmupRamp', 'WarmupCosine', 'schedule_config', 'make_schedule', 'lr_schedule', 'Phase',
-           'build_transformer', 'build_vqvae', 'build_models']
+__all__ = ['VQVAEConfig', 'TransformerConfig', 'RECIPE_NAMES', 'CODEBOOK_LR_OPTIONS', 'LR_SCHEDULES', 'OPTION_OWNERS', 'PRESETS',
+           'SCHEDULES', 'PARTS', 'LOSSES', 'LEGACY_PHASE_NAMES', 'signature_config', 'TrainConfig', 'config_problem',
+           'preset', 'LiveParams', 'ConstantSchedule', 'WarmupRamp', 'WarmupCosine', 'schedule_config', 'make_schedule',
+           'lr_schedule', 'Phase', 'build_transformer', 'build_vqvae', 'build_models']
 
 # %% ../nbs/05_config.ipynb #13161064
 def signature_config(name:str, *constructors, skip=(), doc:str='') -> type:
@@ -45,6 +45,7 @@ TransformerConfig = signature_config('TransformerConfig', TextToCodes, skip=_DAT
 
 # %% ../nbs/05_config.ipynb #89cae904
 RECIPE_NAMES = ('multi', 'single')
+CODEBOOK_LR_OPTIONS = ('codebook_lr_mult', 'phase3_codebook_lr_mult')  # run options that mean nothing without a codebook to learn (FSQ)
 LR_SCHEDULES = ('constant', 'cosine')
 
 def _main_vqvae(): return VQVAEConfig(n_hiddens=64, n_residual_hiddens=32, n_residual_layers=1, n_embeddings=128, embedding_dim=32)
@@ -143,7 +144,7 @@ def config_problem(config:TrainConfig) -> str|None:
     if not 0 <= c.caption_dropout < 1: return f"caption_dropout must lie in [0, 1), got {c.caption_dropout}"
     if not 0 <= c.phase3_frac <= 1: return f"phase3_frac must lie in [0, 1], got {c.phase3_frac}"
     if c.vqvae.quantizer == 'fsq':  # FSQ has no codebook to give a learning rate of its own
-        for name in ('codebook_lr_mult', 'phase3_codebook_lr_mult'):
+        for name in CODEBOOK_LR_OPTIONS:
             if getattr(c, name) != getattr(TrainConfig, name):
                 return f"{name}={getattr(c, name)} means nothing with quantizer='fsq' (it has no codebook to learn); leave it at its default"
     for part in (c.vqvae, c.transformer):

@@ -11,14 +11,15 @@ import torch
 import ipywidgets as widgets
 
 from .data import CaptionedData
-from .config import LiveParams, TrainConfig, preset
+from .config import CODEBOOK_LR_OPTIONS, LiveParams, TrainConfig, preset
 from .vqvae import VQ_OPTION_DEFAULTS
 from .run_control import RunController, RunMonitor
 from .panels import CodeMapPanel, CurvesPanel, ReconstructionPanel, SampledPanel, UsagePanel
 from .explorers import CodebookExplorer, ModelSnapshot, TextToImagePanel
 
 # %% auto #0
-__all__ = ['SLIDERS', 'fsq_levels_for', 'quantizer_choices', 'quantizer_label', 'show_value', 'Dashboard']
+__all__ = ['VQ_LABEL', 'ROTATION_LABEL', 'SLIDERS', 'fsq_levels_for', 'fsq_label', 'quantizer_choices', 'quantizer_label',
+           'show_value', 'Dashboard']
 
 # %% ../nbs/13_dashboard.ipynb #1f91c9ae
 def fsq_levels_for(n_codes:int, max_level:int=8) -> list[int]|None:
@@ -35,23 +36,25 @@ def fsq_levels_for(n_codes:int, max_level:int=8) -> list[int]|None:
     if n_codes >= 2: search(n_codes, max_level, [])
     return best
 
+VQ_LABEL, ROTATION_LABEL = 'VQ (straight-through)', 'VQ + rotation trick'
+def fsq_label(levels) -> str: return f"FSQ {list(levels)}"
+
 def quantizer_choices(config:TrainConfig) -> dict:
     "The quantizers the dashboard offers for `config`, by label: each the options (flat names) that switch `config` to it."
-    vq = config.vqvae.quantizer == 'vq'
-    vq_options = {k: getattr(config.vqvae, k) if vq else v for k, v in VQ_OPTION_DEFAULTS.items()}
-    lr_mults = {k: getattr(config, k) if vq else getattr(TrainConfig, k) for k in ('codebook_lr_mult', 'phase3_codebook_lr_mult')}
-    choices = {'VQ (straight-through)': dict(quantizer='vq', levels=None, **{**vq_options, 'rotation_trick': False}, **lr_mults),
-               'VQ + rotation trick': dict(quantizer='vq', levels=None, **{**vq_options, 'rotation_trick': True, 'kmeans_init': False}, **lr_mults)}
-    levels = list(config.vqvae.levels) if not vq else fsq_levels_for(config.vqvae.n_embeddings)
-    if levels is not None:
-        choices[f"FSQ {levels}"] = dict(quantizer='fsq', levels=levels, **VQ_OPTION_DEFAULTS,
-                                        **{k: getattr(TrainConfig, k) for k in lr_mults})
+    no_codebook = {**VQ_OPTION_DEFAULTS, **{k: getattr(TrainConfig, k) for k in CODEBOOK_LR_OPTIONS}}
+    if config.vqvae.quantizer == 'vq':  # the VQ choices keep the config's own codebook options
+        vq = {k: getattr(config.vqvae, k) for k in VQ_OPTION_DEFAULTS} | {k: getattr(config, k) for k in CODEBOOK_LR_OPTIONS}
+        levels = fsq_levels_for(config.vqvae.n_embeddings)
+    else: vq, levels = no_codebook, list(config.vqvae.levels)
+    choices = {VQ_LABEL: dict(quantizer='vq', levels=None, **{**vq, 'rotation_trick': False}),
+               ROTATION_LABEL: dict(quantizer='vq', levels=None, **{**vq, 'rotation_trick': True, 'kmeans_init': False})}
+    if levels is not None: choices[fsq_label(levels)] = dict(quantizer='fsq', levels=levels, **no_codebook)
     return choices
 
 def quantizer_label(config:TrainConfig) -> str:
     "The label of `quantizer_choices` that `config` has now."
-    if config.vqvae.quantizer == 'fsq': return f"FSQ {list(config.vqvae.levels)}"
-    return 'VQ + rotation trick' if config.vqvae.rotation_trick else 'VQ (straight-through)'
+    if config.vqvae.quantizer == 'fsq': return fsq_label(config.vqvae.levels)
+    return ROTATION_LABEL if config.vqvae.rotation_trick else VQ_LABEL
 
 # %% ../nbs/13_dashboard.ipynb #ffb92089
 SLIDERS = {  # LiveParams field -> (label, widget class, its arguments)

@@ -19,7 +19,7 @@ from .folders import fingerprint_changes
 from .config import OPTION_OWNERS, PRESETS, TrainConfig, build_models
 from .distributed import distributed_world
 from .checkpoints import atomic_write
-from .training import eval_split
+from .training import PRECISIONS, eval_split
 from .reports import warning_hint
 from .tensorboard import check_tensorboard
 
@@ -121,8 +121,8 @@ def settle_options(given:dict, world_size:int) -> dict:
         try: check_tensorboard('--tensorboard')
         except ImportError as e: raise SystemExit(f"error: {e}") from None
     config = run_config(options)
-    if options['precision'] not in (None, 'fp32', 'bf16'):
-        raise SystemExit(f"error: --precision must be fp32 or bf16 (or left out: the device's default), got {options['precision']!r}")
+    if options['precision'] not in (None, *PRECISIONS):
+        raise SystemExit(f"error: --precision must be {' or '.join(PRECISIONS)} (or left out: the device's default), got {options['precision']!r}")
     for name in ('image_size', 'log_every', 'n_samples'):
         if not options[name] >= 1: raise SystemExit(f"error: --{name} must be at least 1, got {options[name]}")
     if config.batch_size % world_size:

@@ -25,8 +25,8 @@ from .distributed import broadcast_object, decorrelate_rng, distributed_world, s
 from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, trainer_state
 
 # %% auto #0
-__all__ = ['default_device', 'autocast_context', 'cpu_has_bf16', 'default_precision', 'part_modules', 'set_trainable',
-           'param_groups', 'BatchStream', 'LoaderStream', 'NonFiniteLossError', 'Callback', 'Trainer',
+__all__ = ['PRECISIONS', 'default_device', 'autocast_context', 'cpu_has_bf16', 'default_precision', 'part_modules',
+           'set_trainable', 'param_groups', 'BatchStream', 'LoaderStream', 'NonFiniteLossError', 'Callback', 'Trainer',
            'ProgressCallback', 'eval_split', 'eval_loader', 'evaluate_trainer', 'EvalCallback', 'CheckpointCallback',
            'run_phase']
 
@@ -35,9 +35,11 @@ def default_device() -> torch.device:
     "CUDA if available, else CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+PRECISIONS = ('fp32', 'bf16')  # what `Trainer(precision=...)` and `text_vq_train --precision` accept
+
 def autocast_context(device:torch.device, precision:str):
     "An autocast context for `precision` ('fp32' or 'bf16') on `device`."
-    if precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision not in PRECISIONS: raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if precision == 'fp32': return nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
