@@ -2,8 +2,9 @@
 
 The Transformer has the main job's size (`text_vq_train`'s defaults: width 64, one encoder and two decoder layers,
 4 heads, 128 codes on the 8x8 grid of 32x32 shapes) with random weights: decoding time does not depend on what the
-weights say. All variants run in this process on the same captions; the script prints the median of `--repeats`
-timed calls after one warm-up call each, and the ratios against the one-pass baseline measured in the same run.
+weights say. All variants run in this process on the same captions, taking turns so that a busy machine slows all
+alike; the script prints the median of `--repeats` timed calls after one warm-up call each, and the ratios against
+the baseline measured in the same run.
 Targets: 8-step / one-pass <= 8.8x; guided 8-step / unguided 8-step <= 2x. The kit's default sampled decoding
 (`SAMPLED_DECODING`) is timed too, its ratio to one pass printed for information.
 
@@ -21,14 +22,16 @@ from text_vq.transformer import SAMPLED_DECODING
 TARGETS = {'8 steps / one pass': 8.8, 'guided / unguided (8 steps)': 2.0}
 
 
-def seconds(fn, repeats):
-    fn()  # warm-up: first-call allocations
-    times = []
+def seconds(fns, repeats):
+    "Median seconds of each of `fns` (name -> callable), timed round-robin so that a busy machine slows all alike."
+    for fn in fns.values(): fn()  # warm-up: first-call allocations
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
@@ -57,7 +60,7 @@ def main():
     for batch in args.batches:
         texts = data.train.texts[torch.arange(batch) % len(data.train)]
         g = torch.Generator().manual_seed(0)
-        s = {name: seconds(lambda kw=kw: transformer.generate(texts, generator=g, **kw), args.repeats) for name, kw in variants.items()}
+        s = seconds({name: lambda kw=kw: transformer.generate(texts, generator=g, **kw) for name, kw in variants.items()}, args.repeats)
         one, eight, guided, default = s.values()
         ratios = {'8 steps / one pass': eight / one, 'guided / unguided (8 steps)': guided / eight}
         print(f"\nbatch {batch}  (SAMPLED_DECODING: {SAMPLED_DECODING}, {default / one:.2f}x one pass)")
