@@ -55,7 +55,10 @@ def distributed_launch(device:torch.device):
     if started:
         if device.type == 'cuda': torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    try: yield distributed_world()
+    try:
+        yield distributed_world()
+        # no process tears its gloo threads down while another still talks to it (a rare SIGABRT at exit otherwise)
+        if started: dist.barrier()
     except SystemExit as e:
         # usually every process meets the same bad input: say which process speaks
         if started and dist.get_rank() > 0 and isinstance(e.code, str): raise SystemExit(f"[process {dist.get_rank()}] {e.code}") from None
