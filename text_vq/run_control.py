@@ -104,8 +104,8 @@ class RunController:
 
     def wait_for_step(self, step:int, timeout:float=60.) -> bool:
         "Block until the run has taken `step` steps or ended; True when the step was reached."
-        deadline = time.monotonic() + timeout
-        while self.step < step and self.running and time.monotonic() < deadline: time.sleep(0.01)
+        try: wait_until(lambda: self.step >= step or not self.running, timeout, f'step {step}')
+        except TimeoutError: pass  # the answer is the step count, not an error
         return self.step >= step
 
     def _run(self):
