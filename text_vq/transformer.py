@@ -281,4 +281,4 @@ def generate(self: TextToCodes,
             codes = drawn.masked_fill(rank < n_masked[:, None], self.mask_id)
 
 # %% ../nbs/03_transformer.ipynb #74b1af06
-SAMPLED_DECODING = dict(steps=8, temperature=1.0, top_k=None, guidance=0.5, confidence_noise=40.0)
+SAMPLED_DECODING = dict(steps=8, temperature=1.0, top_k=None, guidance=0.75, confidence_noise=40.0)
