@@ -253,7 +253,7 @@ def generate(self: TextToCodes,
         # every unconditional row reads the same null caption: encode it once
         if guidance > 0: null_memory, null_mask = self.encode_text(texts[:1], None, torch.ones(1, dtype=torch.bool, device=texts.device))
         def call_logits(rows, codes):
-            memory_rows, mask_rows = memory[rows], mask[rows]
+            memory_rows, mask_rows, codes = memory[rows], mask[rows], None if codes is None else codes[rows]
             if guidance == 0: return self.decode_codes(memory_rows, mask_rows, codes)
             # a caption's conditional and unconditional rows go through the decoder as one batch
             n = len(memory_rows)
@@ -262,8 +262,7 @@ def generate(self: TextToCodes,
             cond, uncond = logits.float().chunk(2)
             return cond + guidance * (cond - uncond)
         def guided_logits(codes):
-            return torch.cat([call_logits(slice(start, start + rows_per_call), None if codes is None else codes[start:start + rows_per_call])
-                              for start in range(0, batch, rows_per_call)])
+            return torch.cat([call_logits(slice(start, start + rows_per_call), codes) for start in range(0, batch, rows_per_call)])
         if steps == 1: return sample_codes(guided_logits(None), temperature, top_k, generator).view(-1, *self.latent_shape)
         codes = torch.full((batch, n_positions), self.mask_id, dtype=torch.long, device=texts.device)
         for step in range(steps):
