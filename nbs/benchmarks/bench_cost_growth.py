@@ -1,7 +1,8 @@
 """Cost growth of the kit's train steps with image size, codebook size and data-set size: step time and peak memory.
 
 Every row trains the main job's models (the `'main'` preset: a 64-channel VQ-VAE, a Transformer of width 64), batch 64,
-fp32, changing one thing against the first row (32 px, K = 512 codes, 4k images):
+at the kit's default precision per phase (`--precision`; on a CPU with native bf16 phase 1 runs under bf16 autocast
+and the Transformer in fp32, see `default_precision`), changing one thing against the first row (32 px, K = 512 codes, 4k images):
 - image size 64 and 128 px (4x and 16x the pixels; the latent grid grows alike, 8x8 -> 16x16 -> 32x32);
 - K = 8192 codes;
 - 100k images instead of 4k (the data pipeline: the same step, drawing batches from 25x as many rows);
@@ -15,7 +16,7 @@ allocation and free events). The last columns time one batch draw (`next` on the
 the training images take. The ratios beside each column are against the first row; the pixels ratio is what the
 cost may grow by.
 
-Run: python nbs/benchmarks/bench_cost_growth.py [--rounds 5] [--threads 2]
+Run: python nbs/benchmarks/bench_cost_growth.py [--rounds 5] [--threads 2] [--precision default|fp32|bf16]
 (On a CPU shared with other jobs, `--threads 1` gives steadier ratios: two OpenMP threads that wait for each other at
 every operation turn a busy core into erratic steps.)
 """
@@ -25,7 +26,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from text_vq.config import LiveParams, Phase, build_transformer, build_vqvae, preset
-from text_vq.training import BatchStream, Trainer
+from text_vq.training import PRECISIONS, BatchStream, Trainer
 
 BATCH = 64
 ROWS = {  # name -> (image size, codebook size, training images, stride-2 stages)
@@ -67,7 +68,7 @@ def state_bytes(trainer) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def trainers(size, k, n, n_downsamples):
+def trainers(size, k, n, n_downsamples, precision=None):
     "The phase-1 and phase-2 trainers of one row, warmed up (first-call allocations, optimizer state)."
     torch.manual_seed(0)
     config = preset('main', n_embeddings=k, n_downsamples=n_downsamples)
@@ -75,13 +76,13 @@ def trainers(size, k, n, n_downsamples):
     vqvae = build_vqvae(data, config)
     stream = BatchStream(data.images, data.texts, batch_size=BATCH)
     phase1 = Trainer(vqvae, None, stream, Phase('phase1', parts=('encoder', 'codebook', 'decoder'), losses=('recon', 'vq')),
-                     hp=LiveParams(lr=1e-3), device='cpu')
+                     hp=LiveParams(lr=1e-3), device='cpu', precision=precision)
     transformer = build_transformer(data, vqvae, config)
     grid = vqvae.latent_shape(size)
     codes = BatchStream(data.texts, torch.randint(0, k, (n, *grid)), batch_size=BATCH)
     phase2 = Trainer(None, transformer, codes, Phase('phase2', parts=('transformer',), losses=('xent',), inputs='codes',
                                                       masked=config.masked, caption_dropout=config.caption_dropout),
-                     hp=LiveParams(lr=1e-3), device='cpu')
+                     hp=LiveParams(lr=1e-3), device='cpu', precision=precision)
     for trainer in (phase1, phase2): trainer.fit(2)
     return {'phase 1': phase1, 'phase 2': phase2, 'stream': stream, 'data MB': data.images.numel() * data.images.element_size() / 2**20}
 
@@ -90,9 +91,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--precision', choices=('default', *PRECISIONS), default='default',
+                   help="'default': each phase's default on this device (default_precision)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    rows = {name: trainers(*spec) for name, spec in ROWS.items()}
+    precision = None if args.precision == 'default' else args.precision
+    rows = {name: trainers(*spec, precision) for name, spec in ROWS.items()}
     times = {(name, part): [] for name in rows for part in ('phase 1', 'phase 2', 'stream')}
     for _ in range(args.rounds):
         for name, row in rows.items():
@@ -104,7 +108,9 @@ def main():
               for name, row in rows.items() for part in ('phase 1', 'phase 2')}
     best = {key: min(t) for key, t in times.items()}
     base = next(iter(rows))
-    print(f"Cost growth of one train step: the main preset's models, batch {BATCH}, fp32, {args.threads} threads, "
+    precisions = {part: row[part].precision for row in rows.values() for part in ('phase 1', 'phase 2')}
+    print(f"Cost growth of one train step: the main preset's models, batch {BATCH}, VQ-VAE in {precisions['phase 1']}, "
+          f"Transformer in {precisions['phase 2']}, {args.threads} threads, "
           f"fastest of {args.rounds} interleaved rounds; ratios against the first row\n")
     print("| row | pixels | VQ-VAE step | VQ-VAE peak memory | Transformer step | Transformer peak memory | batch draw | training images |")
     print("|---|---|---|---|---|---|---|---|")
