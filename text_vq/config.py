@@ -36,7 +36,7 @@ def signature_config(name:str, *constructors, skip=(), doc:str='') -> type:
     return cls
 
 # %% ../nbs/05_config.ipynb #6f583972
-_DATA_DECIDED = ('in_channels', 'vocab_size', 'latent_shape', 'n_embeddings', 'max_len', 'pad_id')
+_DATA_DECIDED = ('in_channels', 'vocab_size', 'latent_shape', 'n_embeddings', 'max_len', 'pad_id', 'code_levels')
 
 VQVAEConfig = signature_config('VQVAEConfig', VQVAE, VectorQuantizer, skip=('in_channels', 'beta'),
                                doc="The VQ-VAE's architecture and codebook options (`VQVAE`'s and `VectorQuantizer`'s keywords).")
@@ -147,6 +147,7 @@ def config_problem(config:TrainConfig) -> str|None:
         for name in CODEBOOK_LR_OPTIONS:
             if getattr(c, name) != getattr(TrainConfig, name):
                 return f"{name}={getattr(c, name)} means nothing with quantizer='fsq' (it has no codebook to learn); leave it at its default"
+    elif c.transformer.grid_head: return "grid_head=True needs quantizer='fsq' (it scores the levels of FSQ's grid; a VQ codebook has none)"
     for part in (c.vqvae, c.transformer):
         for f in fields(part):
             value = getattr(part, f.name)
@@ -294,8 +295,10 @@ class Phase:
 def build_transformer(data, vqvae:VQVAE, config:TrainConfig|TransformerConfig|None=None) -> TextToCodes:
     "A `TextToCodes` for `data`'s vocabulary and caption length and `vqvae`'s latent grid and codebook."
     config = config.transformer if isinstance(config, TrainConfig) else config or TrainConfig().transformer
+    quantizer = vqvae.vector_quantization
     return TextToCodes(len(data.tokenizer), latent_shape=vqvae.latent_shape(data.image_shape[1:]),
-                       n_embeddings=vqvae.vector_quantization.n_embeddings, max_len=data.tokenizer.max_len, **asdict(config))
+                       n_embeddings=quantizer.n_embeddings, max_len=data.tokenizer.max_len,
+                       code_levels=getattr(quantizer, 'levels', None), **asdict(config))
 
 def build_vqvae(data, config:TrainConfig|None=None) -> VQVAE:
     "A `VQVAE` for `data`'s image channels, with `config`'s architecture and β."

@@ -17,9 +17,15 @@ from fastcore.basics import patch
 from .quantizer import CodeUsage, VQOutput, check_code_indices, perplexity_from_counts
 
 # %% auto #0
-__all__ = ['FSQ', 'quantizer_parts']
+__all__ = ['grid_digits', 'FSQ', 'quantizer_parts']
 
 # %% ../nbs/01a_fsq.ipynb #a0d76a8e
+def grid_digits(levels, indices:Tensor) -> Tensor:
+    "The level (0 … L − 1) of each of `indices` (N,) along every dimension of the grid of `levels`: (N, d) long, the first dimension fastest."
+    levels = torch.as_tensor(levels, device=indices.device)
+    basis = torch.cumprod(torch.cat([levels.new_ones(1), levels[:-1]]), 0)
+    return (indices[:, None] // basis) % levels
+
 class FSQ(CodeUsage, nn.Module):
     "Finite scalar quantization of `z_e` (B, D, H, W) onto the grid of `levels`; returns the seed's 5-tuple."
     def __init__(self,
@@ -63,7 +69,7 @@ class FSQ(CodeUsage, nn.Module):
 
     def grid_points(self, indices:Tensor) -> Tensor:
         "The integer grid points (N, d) of `indices` (N,)."
-        return ((indices[:, None] // self._basis) % self._levels).float() - self.half_width
+        return grid_digits(self._levels, indices).float() - self.half_width
 
 # %% ../nbs/01a_fsq.ipynb #7b42d156
 def _rows(fsq:FSQ, z_e:Tensor) -> Tensor:
