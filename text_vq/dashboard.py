@@ -37,7 +37,7 @@ def fsq_levels_for(n_codes:int, max_level:int=8) -> list[int]|None:
     return best
 
 VQ_LABEL, ROTATION_LABEL = 'VQ (straight-through)', 'VQ + rotation trick'
-def fsq_label(levels) -> str: return f"FSQ {list(levels)}"
+def fsq_label(levels, grid_head:bool=False) -> str: return f"FSQ {list(levels)}" + (' + grid head' if grid_head else '')
 
 def quantizer_choices(config:TrainConfig) -> dict:
     "The quantizers the dashboard offers for `config`, by label: each the options (flat names) that switch `config` to it."
@@ -46,14 +46,15 @@ def quantizer_choices(config:TrainConfig) -> dict:
         vq = {k: getattr(config.vqvae, k) for k in VQ_OPTION_DEFAULTS} | {k: getattr(config, k) for k in CODEBOOK_LR_OPTIONS}
         levels = fsq_levels_for(config.vqvae.n_embeddings)
     else: vq, levels = no_codebook, list(config.vqvae.levels)
-    choices = {VQ_LABEL: dict(quantizer='vq', levels=None, **{**vq, 'rotation_trick': False}),
-               ROTATION_LABEL: dict(quantizer='vq', levels=None, **{**vq, 'rotation_trick': True, 'kmeans_init': False})}
-    if levels is not None: choices[fsq_label(levels)] = dict(quantizer='fsq', levels=levels, **no_codebook)
+    choices = {VQ_LABEL: dict(quantizer='vq', levels=None, grid_head=False, **{**vq, 'rotation_trick': False}),
+               ROTATION_LABEL: dict(quantizer='vq', levels=None, grid_head=False, **{**vq, 'rotation_trick': True, 'kmeans_init': False})}
+    if levels is not None:
+        for grid_head in (False, True): choices[fsq_label(levels, grid_head)] = dict(quantizer='fsq', levels=levels, grid_head=grid_head, **no_codebook)
     return choices
 
 def quantizer_label(config:TrainConfig) -> str:
     "The label of `quantizer_choices` that `config` has now."
-    if config.vqvae.quantizer == 'fsq': return fsq_label(config.vqvae.levels)
+    if config.vqvae.quantizer == 'fsq': return fsq_label(config.vqvae.levels, config.transformer.grid_head)
     return ROTATION_LABEL if config.vqvae.rotation_trick else VQ_LABEL
 
 # %% ../nbs/13_dashboard.ipynb #ffb92089
