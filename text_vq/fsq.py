@@ -17,14 +17,17 @@ from fastcore.basics import patch
 from .quantizer import CodeUsage, VQOutput, check_code_indices, perplexity_from_counts
 
 # %% auto #0
-__all__ = ['grid_digits', 'FSQ', 'quantizer_parts']
+__all__ = ['grid_basis', 'grid_digits', 'FSQ', 'quantizer_parts']
 
 # %% ../nbs/01a_fsq.ipynb #a0d76a8e
+def grid_basis(levels) -> Tensor:
+    "The place value of each dimension of the grid of `levels` in a code's index: (d,) long, the first dimension fastest."
+    levels = [int(l) for l in levels]
+    return torch.tensor([math.prod(levels[:i]) for i in range(len(levels))])
+
 def grid_digits(levels, indices:Tensor) -> Tensor:
-    "The level (0 … L − 1) of each of `indices` (N,) along every dimension of the grid of `levels`: (N, d) long, the first dimension fastest."
-    levels = torch.as_tensor(levels, device=indices.device)
-    basis = torch.cumprod(torch.cat([levels.new_ones(1), levels[:-1]]), 0)
-    return (indices[:, None] // basis) % levels
+    "The level (0 … L − 1) of each of `indices` (N,) along every dimension of the grid of `levels`: (N, d) long."
+    return (indices[:, None] // grid_basis(levels).to(indices.device)) % torch.as_tensor(levels, device=indices.device)
 
 class FSQ(CodeUsage, nn.Module):
     "Finite scalar quantization of `z_e` (B, D, H, W) onto the grid of `levels`; returns the seed's 5-tuple."
@@ -46,7 +49,7 @@ class FSQ(CodeUsage, nn.Module):
         self.normalize = nn.BatchNorm1d(d, affine=False)  # see above: keeps a fresh encoder's outputs spread over the grid
         self.project_out = nn.Linear(d, embedding_dim) if embedding_dim != d else nn.Identity()
         self.register_buffer('_levels', torch.tensor(levels), persistent=False)
-        self.register_buffer('_basis', torch.tensor([math.prod(levels[:i]) for i in range(d)]), persistent=False)
+        self.register_buffer('_basis', grid_basis(levels), persistent=False)
         self.register_buffer('usage_counts', torch.zeros(self.n_embeddings, dtype=torch.long))
 
     def extra_repr(self): return f'levels={self.levels}, embedding_dim={self.embedding_dim} ({self.n_embeddings} codes)'

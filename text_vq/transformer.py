@@ -78,7 +78,7 @@ class TextToCodes(nn.Module):
                                 n_decoder_layers=n_decoder_layers, dim_feedforward=dim_feedforward).items():
             if value < 1: raise ValueError(f"{name} must be >= 1, got {value}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-        if grid_head and not code_levels:
+        if grid_head and (code_levels is None or len(code_levels) == 0):
             raise ValueError("grid_head scores the levels of an FSQ grid: it needs code_levels (the FSQ quantizer's levels)")
         if grid_head and math.prod(code_levels) != n_embeddings:
             raise ValueError(f"code_levels {list(code_levels)} give {math.prod(code_levels)} codes but n_embeddings is {n_embeddings}")
@@ -205,8 +205,10 @@ class GridHead(nn.Module):
         super().__init__()
         levels = [int(l) for l in levels]
         n_codes, n_levels = math.prod(levels), sum(levels)
-        self.free = nn.Linear(d_model, n_codes)
-        self.per_level = nn.Linear(d_model, n_levels)
+        self.free = nn.Linear(d_model, n_codes)   # drawn as the plain head is: the rest of the model starts the same
+        # zero level scores, drawing no random numbers: an untrained grid head computes the plain head's logits
+        self.per_level = nn.utils.skip_init(nn.Linear, d_model, n_levels)
+        nn.init.zeros_(self.per_level.weight); nn.init.zeros_(self.per_level.bias)
         first_column = torch.tensor([0, *levels[:-1]]).cumsum(0)   # where each dimension's levels start among the columns
         digits = grid_digits(levels, torch.arange(n_codes))
         self.register_buffer('membership', F.one_hot(digits + first_column, n_levels).sum(1).float(), persistent=False)
