@@ -13,29 +13,16 @@ import ipywidgets as widgets
 from .data import CaptionedData
 from .config import CODEBOOK_LR_OPTIONS, LiveParams, TrainConfig, preset
 from .vqvae import VQ_OPTION_DEFAULTS
+from .fsq import fsq_levels_for
 from .run_control import RunController, RunMonitor
 from .panels import CodeMapPanel, CurvesPanel, ReconstructionPanel, SampledPanel, UsagePanel
 from .explorers import CodebookExplorer, ModelSnapshot, TextToImagePanel
 
 # %% auto #0
-__all__ = ['VQ_LABEL', 'ROTATION_LABEL', 'SLIDERS', 'fsq_levels_for', 'fsq_label', 'quantizer_choices', 'quantizer_label',
-           'show_value', 'Dashboard']
+__all__ = ['VQ_LABEL', 'ROTATION_LABEL', 'SLIDERS', 'fsq_label', 'quantizer_choices', 'quantizer_label', 'show_value',
+           'Dashboard']
 
 # %% ../nbs/13_dashboard.ipynb #1f91c9ae
-def fsq_levels_for(n_codes:int, max_level:int=8) -> list[int]|None:
-    "The fewest levels, each in [2, `max_level`] and then as even as possible, whose product is `n_codes`; None if none exist."
-    best = None
-    def search(left, largest, levels):
-        nonlocal best
-        if left == 1:
-            key = (len(levels), levels[0] - levels[-1])
-            if best is None or key < (len(best), best[0] - best[-1]): best = levels
-            return
-        for level in range(min(largest, left), 1, -1):
-            if left % level == 0: search(left // level, level, levels + [level])
-    if n_codes >= 2: search(n_codes, max_level, [])
-    return best
-
 VQ_LABEL, ROTATION_LABEL = 'VQ (straight-through)', 'VQ + rotation trick'
 def fsq_label(levels, grid_head:bool=False) -> str: return f"FSQ {list(levels)}" + (' + grid head' if grid_head else '')
 

@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from .quantizer import CodeUsage, VQOutput, check_code_indices, perplexity_from_counts
 
 # %% auto #0
-__all__ = ['grid_basis', 'grid_digits', 'FSQ', 'quantizer_parts']
+__all__ = ['grid_basis', 'grid_digits', 'FSQ', 'quantizer_parts', 'fsq_levels_for']
 
 # %% ../nbs/01a_fsq.ipynb #a0d76a8e
 def grid_basis(levels) -> Tensor:
@@ -130,3 +130,18 @@ def quantizer_parts(quantizer:nn.Module) -> dict:
     if isinstance(quantizer, FSQ):
         return {'encoder': [quantizer.project_in, quantizer.normalize], 'codebook': [], 'decoder': [quantizer.project_out]}
     return {'encoder': [], 'codebook': [quantizer], 'decoder': []}
+
+# %% ../nbs/01a_fsq.ipynb #d84b2e6c1a90
+def fsq_levels_for(n_codes:int, max_level:int=8) -> list[int]|None:
+    "The fewest levels, each in [2, `max_level`] and then as even as possible, whose product is `n_codes`; None if none exist."
+    best = None
+    def search(left, largest, levels):
+        nonlocal best
+        if left == 1:
+            key = (len(levels), levels[0] - levels[-1])
+            if best is None or key < (len(best), best[0] - best[-1]): best = levels
+            return
+        for level in range(min(largest, left), 1, -1):
+            if left % level == 0: search(left // level, level, levels + [level])
+    if n_codes >= 2: search(n_codes, max_level, [])
+    return best

@@ -17,6 +17,7 @@ import torch
 from .data import CaptionedData
 from .folders import fingerprint_changes
 from .config import OPTION_OWNERS, PRESETS, TrainConfig, build_models
+from .fsq import fsq_levels_for
 from .distributed import distributed_world
 from .checkpoints import atomic_write
 from .training import PRECISIONS, eval_split
@@ -131,15 +132,21 @@ def settle_options(given:dict, world_size:int) -> dict:
 
 # %% ../nbs/14b_run_folder.ipynb #caaa143a
 def fit_to_data(data:CaptionedData, options:dict, world_size:int=1) -> list[str]:
-    """Exit if `options`' models cannot be built for `data`; fit the batch to its training split (in `options`, so that
-    `config.json` records it) and return a note per adjustment, and one if evaluation falls back to the training images."""
+    """Exit if `options`' models cannot be built for `data`; give FSQ without levels the kit's, fit the batch to the
+    training split (in `options`, so that `config.json` records them) and return a note per adjustment, and one if
+    evaluation falls back to the training images."""
+    notes = []
+    if options['quantizer'] == 'fsq' and options['levels'] is None and (levels := fsq_levels_for(options['n_embeddings'])):
+        options['levels'] = levels
+        notes.append(f"--quantizer fsq: --levels {' '.join(map(str, levels))}, the kit's levels for --n_embeddings "
+                     f"{options['n_embeddings']} (pass --levels to choose others)")
     with torch.random.fork_rng(devices=[]):
         try: build_models(data, run_config(options))
         except ValueError as e:
             message = cli_message(e)
             option = f"--image_size {options['image_size']}: " if 'image size' in message else ''
             raise SystemExit(f"error: {option}{message}") from None
-    notes, n_train, batch = [], len(data.train), options['batch_size']
+    n_train, batch = len(data.train), options['batch_size']
     if n_train < batch:
         fitted = n_train - n_train % world_size
         if fitted < 1:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .quantizer import VQOutput, VectorQuantizer
-from .fsq import FSQ
+from .fsq import FSQ, fsq_levels_for
 
 # %% ../nbs/02_vqvae.ipynb #9f087372
 class ResidualLayer(nn.Module):
@@ -87,7 +87,11 @@ def make_quantizer(quantizer:str, n_embeddings:int, embedding_dim:int, beta:floa
     if quantizer == 'vq':
         if levels is not None: raise ValueError(f"levels={levels} are FSQ's: pass quantizer='fsq' as well")
         return VectorQuantizer(n_embeddings, embedding_dim, beta, **vq_kwargs)
-    if levels is None: raise ValueError("quantizer='fsq' needs levels, e.g. levels=[8, 8] for 64 codes")
+    if levels is None:
+        kit = fsq_levels_for(n_embeddings)
+        raise ValueError(f"quantizer='fsq' needs levels, e.g. fsq_levels_for({n_embeddings}) = {kit}" if kit else
+                         f"quantizer='fsq' needs levels, and n_embeddings={n_embeddings} has a prime factor above 8, so no "
+                         "levels of 2 to 8 multiply to it (fsq_levels_for); choose another number of codes, or levels whose product it is")
     meaningless = sorted(k for k, v in vq_kwargs.items() if v != VQ_OPTION_DEFAULTS[k])
     if meaningless: raise ValueError(f"{', '.join(meaningless)}: VectorQuantizer options, which mean nothing with quantizer='fsq'")
     fsq = FSQ(levels, embedding_dim)
