@@ -136,10 +136,14 @@ def fit_to_data(data:CaptionedData, options:dict, world_size:int=1) -> list[str]
     training split (in `options`, so that `config.json` records them) and return a note per adjustment, and one if
     evaluation falls back to the training images."""
     notes = []
-    if options['quantizer'] == 'fsq' and options['levels'] is None and (levels := fsq_levels_for(options['n_embeddings'])):
+    if options['quantizer'] == 'fsq' and options['levels'] is None:
+        K, levels = options['n_embeddings'], fsq_levels_for(options['n_embeddings'])
+        if levels is None:
+            raise SystemExit(f"error: --quantizer fsq: --n_embeddings {K} is no product of levels from 2 to 8, so the kit has "
+                             "no levels for it; pass --levels and, as --n_embeddings, their product (e.g. --levels 8 4 4 --n_embeddings 128)")
         options['levels'] = levels
-        notes.append(f"--quantizer fsq: --levels {' '.join(map(str, levels))}, the kit's levels for --n_embeddings "
-                     f"{options['n_embeddings']} (pass --levels to choose others)")
+        notes.append(f"--quantizer fsq: --levels {' '.join(map(str, levels))}, the kit's levels for --n_embeddings {K} "
+                     "(pass --levels to choose others)")
     with torch.random.fork_rng(devices=[]):
         try: build_models(data, run_config(options))
         except ValueError as e:

@@ -90,8 +90,8 @@ def make_quantizer(quantizer:str, n_embeddings:int, embedding_dim:int, beta:floa
     if levels is None:
         kit = fsq_levels_for(n_embeddings)
         raise ValueError(f"quantizer='fsq' needs levels, e.g. fsq_levels_for({n_embeddings}) = {kit}" if kit else
-                         f"quantizer='fsq' needs levels, and n_embeddings={n_embeddings} has a prime factor above 8, so no "
-                         "levels of 2 to 8 multiply to it (fsq_levels_for); choose another number of codes, or levels whose product it is")
+                         f"quantizer='fsq' needs levels, and n_embeddings={n_embeddings} is no product of levels from 2 to 8 "
+                         "(fsq_levels_for has none); choose another number of codes, or levels whose product it is")
     meaningless = sorted(k for k, v in vq_kwargs.items() if v != VQ_OPTION_DEFAULTS[k])
     if meaningless: raise ValueError(f"{', '.join(meaningless)}: VectorQuantizer options, which mean nothing with quantizer='fsq'")
     fsq = FSQ(levels, embedding_dim)
@@ -112,7 +112,7 @@ class VQVAE(nn.Module):
                  beta:float=_QUANTIZER_BETA,  # commitment weight (`VectorQuantizer`'s default), `vector_quantization.beta` at run time
                  n_downsamples:int=2,  # stride-2 stages: latents are 2**n_downsamples times smaller than images
                  quantizer:str='vq',  # 'vq': a learned codebook (VectorQuantizer); 'fsq': finite scalar quantization on `levels`
-                 levels:list[int]|None=None,  # FSQ's levels per dimension, whose product is n_embeddings, e.g. [8, 8] for 64
+                 levels:list[int]|None=None,  # FSQ's levels per dimension, whose product is n_embeddings, e.g. [8, 5, 5, 5] for 1000 (the CLI and the dashboard default to fsq_levels_for(n_embeddings))
                  **vq_kwargs,  # further `VectorQuantizer` options: ema, decay, kmeans_init, restart_after, cosine, ...
                 ):
         super().__init__()
