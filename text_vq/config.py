@@ -68,6 +68,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # largest global gradient norm (0: no clipping)
     decode_predicted: bool = False  # single-phase: also reconstruct from the predicted codes (straight-through) and train on it
     recon_pred_weight: float = 1.0  # weight of that reconstruction loss
+    perceptual_weight: float = 0.0  # weight of the perceptual term on reconstructions: distances in the maps of an in-domain feature net (chapter 06); 0: off
     masked: bool = True  # train the Transformer to fill in masked codes given the others, for iterative decoding; False: the seed's one-pass objective
     caption_dropout: float = 0.1  # fraction of training captions replaced by the null caption, for classifier-free guidance; in [0, 1)
     phase2_steps: int = 3000  # multi-phase: steps of the Transformer on frozen codes
@@ -124,7 +125,7 @@ OPTION_OWNERS = _owners()  # flat option name -> 'run', 'vqvae' or 'transformer'
 # %% ../nbs/05_config.ipynb #1db18c9c
 _POSITIVE = ('steps', 'batch_size', 'phase2_steps', 'eval_every', 'checkpoint_every')
 _NON_NEGATIVE = ('lr_warmup_steps', 'lambda_warmup_steps', 'lambda_ramp_steps', 'lambda_xent', 'beta', 'grad_clip',
-                 'recon_pred_weight', 'codebook_lr_mult', 'phase3_codebook_lr_mult')
+                 'recon_pred_weight', 'perceptual_weight', 'codebook_lr_mult', 'phase3_codebook_lr_mult')
 _RATES = ('lr', 'phase2_lr', 'phase3_lr')
 
 def config_problem(config:TrainConfig) -> str|None:
@@ -182,6 +183,7 @@ class LiveParams:
     codebook_lr_mult: float = TrainConfig.codebook_lr_mult  # the codebook's learning rate is lr × this
     transformer_lr_mult: float = 1.0
     recon_pred_weight: float = TrainConfig.recon_pred_weight  # weight of the reconstruction from predicted codes
+    perceptual_weight: float = TrainConfig.perceptual_weight  # weight of the perceptual term, in the phases that count it
     grad_clip: float = TrainConfig.grad_clip        # max global grad norm (0 turns clipping off)
 
     def update(self, **kwargs):
@@ -249,7 +251,7 @@ def lr_schedule(config:TrainConfig, steps:int):
 
 # %% ../nbs/05_config.ipynb #4c60097a
 PARTS = ('encoder', 'codebook', 'decoder', 'transformer')
-LOSSES = ('recon', 'vq', 'xent', 'recon_pred')
+LOSSES = ('recon', 'vq', 'xent', 'recon_pred', 'perceptual')
 LEGACY_PHASE_NAMES = {'vqvae': 'phase1', 'codes-online': 'phase2', 'codes-offline': 'phase2', 'finetune': 'phase3'}
 
 @dataclass

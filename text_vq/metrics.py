@@ -235,10 +235,18 @@ class FeatureNet(nn.Module):
         if images.ndim != 4 or images.shape[1] != self.channels or len(images) == 0:
             raise ValueError(f"images must be (N >= 1, {self.channels}, S, S) for this feature net, got shape {tuple(images.shape)}")
 
+    def feature_maps(self, images: torch.Tensor) -> list:
+        "The maps (B, C, S/2ⁱ, S/2ⁱ) after each of the body's three blocks, with gradients, in the module's current mode."
+        self._check(images)
+        maps, x = [], _with_coordinates(images)
+        for start in range(0, len(self.body), 3):  # a block is (convolution, batch norm, ReLU)
+            x = self.body[start:start + 3](x)
+            maps.append(x)
+        return maps
+
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         "Features (B, feature_dim) of `images`, with gradients, in the module's current mode."
-        self._check(images)
-        return self.body(_with_coordinates(images)).amax((2, 3))
+        return self.feature_maps(images)[-1].amax((2, 3))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         "One logit per vocabulary word (B, n_words): is the word in the image's caption?"

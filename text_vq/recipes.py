@@ -23,11 +23,13 @@ from .config import (LiveParams, Phase, TrainConfig, WarmupRamp, build_transform
 from .distributed import broadcast_object, distributed_world, gather_slices
 from .checkpoints import RunFileError, atomic_save, resume_checkpoint
 from .training import BatchStream, Trainer, eval_loader, evaluate_trainer, run_phase
+from .metrics import train_feature_net
+from .losses import PerceptualLoss
 
 # %% auto #0
-__all__ = ['CODES_FORMAT', 'RECIPES', 'CombinedModel', 'vqvae_fingerprint', 'extract_codes', 'load_codes', 'CaptionGroups',
-           'GroupedCodeStream', 'Stage', 'phase_evaluation', 'phase1_report', 'single_phase', 'multi_phase', 'Run',
-           'train', 'train_single_phase', 'train_multi_phase']
+__all__ = ['CODES_FORMAT', 'RECIPES', 'PERCEPTUAL_NET_SEED', 'CombinedModel', 'vqvae_fingerprint', 'extract_codes', 'load_codes',
+           'CaptionGroups', 'GroupedCodeStream', 'Stage', 'phase_evaluation', 'phase1_report', 'single_phase',
+           'multi_phase', 'Run', 'perceptual_loss', 'train', 'train_single_phase', 'train_multi_phase']
 
 # %% ../nbs/10_recipes.ipynb #9c154c60
 class CombinedModel(nn.Module):
@@ -202,10 +204,13 @@ def _phase2_stream(run, data):
     if c.group_captions: return GroupedCodeStream(CaptionGroups.from_codes(texts, indices), c.batch_size, c.seed)
     return BatchStream(texts, indices, batch_size=c.batch_size, seed=c.seed)
 
+def _reconstruction_losses(c:TrainConfig) -> tuple:
+    return ('recon', 'vq') + (('perceptual',) if c.perceptual_weight > 0 else ())
+
 def single_phase(config:TrainConfig) -> list[Stage]:
-    "The seed's end-to-end recipe: every part on recon + vq + λ·xent (+ recon from predicted codes), λ warming up."
+    "The seed's end-to-end recipe: every part on recon + vq (+ perceptual) + λ·xent (+ recon from predicted codes), λ warming up."
     c = config
-    losses = ('recon', 'vq', 'xent') + (('recon_pred',) if c.decode_predicted else ())
+    losses = _reconstruction_losses(c) + ('xent',) + (('recon_pred',) if c.decode_predicted else ())
     phase = Phase('single', losses=losses, schedule=WarmupRamp(c.lambda_warmup_steps, c.lambda_ramp_steps),
                   masked=c.masked, caption_dropout=c.caption_dropout, lr_schedule=lr_schedule(c, c.steps))
     return [Stage(phase, c.steps, dict(lr=c.lr, codebook_lr_mult=c.codebook_lr_mult), _build_missing)]
@@ -214,7 +219,7 @@ def multi_phase(config:TrainConfig) -> list[Stage]:
     "The seed's stable recipe: (1) the VQ-VAE alone, (2) the Transformer on frozen codes, (3) an optional fine-tune."
     c = config
     objective = dict(masked=c.masked, caption_dropout=c.caption_dropout)
-    stages = [Stage(Phase('phase1', parts=('encoder', 'codebook', 'decoder'), losses=('recon', 'vq'),
+    stages = [Stage(Phase('phase1', parts=('encoder', 'codebook', 'decoder'), losses=_reconstruction_losses(c),
                           lr_schedule=lr_schedule(c, c.steps)),
                     c.steps, dict(lr=c.lr, codebook_lr_mult=c.codebook_lr_mult), _build_vqvae, phase1_report),
               Stage(Phase('phase2', parts=('transformer',), losses=('xent',), inputs='codes' if c.codes == 'offline' else 'images',
@@ -222,7 +227,7 @@ def multi_phase(config:TrainConfig) -> list[Stage]:
                     c.phase2_steps, dict(lr=c.phase2_lr), _phase2_stream)]
     if c.phase3_frac > 0:
         steps = max(1, round(c.phase3_frac * c.steps))
-        stages.append(Stage(Phase('phase3', losses=('recon', 'vq', 'xent'), lr_schedule=lr_schedule(c, steps), **objective),
+        stages.append(Stage(Phase('phase3', losses=_reconstruction_losses(c) + ('xent',), lr_schedule=lr_schedule(c, steps), **objective),
                             steps, dict(lr=c.phase3_lr, codebook_lr_mult=c.phase3_codebook_lr_mult), _build_missing))
     return stages
 
@@ -257,6 +262,12 @@ def _decided_on_main(decide:Callable):
     if isinstance(result, Exception): raise result
     return result
 
+PERCEPTUAL_NET_SEED = 1  # not 0, the seed of the studies' Fréchet feature net: the loss is not the yardstick
+
+def perceptual_loss(data:CaptionedData) -> PerceptualLoss:
+    "The perceptual term's measure for `data`: a `FeatureNet` fitted on its training split, on the CPU (the same data, the same net)."
+    return PerceptualLoss(train_feature_net(data, seed=PERCEPTUAL_NET_SEED, device='cpu'))
+
 def train(data:CaptionedData, config:TrainConfig|str|None=None, *, phases=None, vqvae:VQVAE|None=None,
           transformer:TextToCodes|None=None, hp:LiveParams|None=None, cbs=(), checkpoint_dir=None, resume:bool=False,
           codes_path=None, progress:bool=True, device=None, precision:str|None=None, **options) -> Run:
@@ -270,6 +281,7 @@ def train(data:CaptionedData, config:TrainConfig|str|None=None, *, phases=None, 
         if unknown: raise ValueError(f"recipe {config.recipe!r} has no phase {sorted(unknown)}; its phases: {[s.phase.name for s in stages]}")
         stages = [s for s in stages if s.phase.name in phases]
     run = Run(config, vqvae, transformer, codes_path=None if codes_path is None else Path(codes_path), device=device)
+    perceptual = _decided_on_main(lambda: perceptual_loss(data)) if any('perceptual' in s.phase.losses for s in stages) else None
     hp = hp if hp is not None else LiveParams.from_config(config)
     for stage in stages:
         name = stage.phase.name
@@ -281,7 +293,7 @@ def train(data:CaptionedData, config:TrainConfig|str|None=None, *, phases=None, 
                             batch_size=config.batch_size, seed=config.seed, stream=stream, cbs=cbs, progress=progress,
                             eval_every=config.eval_every, checkpoint_dir=folder, checkpoint_every=config.checkpoint_every,
                             resume=last, device=device, precision=precision,
-                            config={'recipe': config.recipe, 'options': config.options()})
+                            config={'recipe': config.recipe, 'options': config.options()}, perceptual=perceptual)
         run.trainers[name] = trainer
         run.report[name] = (stage.report or phase_evaluation)(run, trainer, data)
     return run

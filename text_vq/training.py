@@ -20,7 +20,7 @@ from .fsq import quantizer_parts
 from .transformer import TextToCodes
 from .metrics import evaluate
 from .config import LiveParams, Phase
-from .losses import step_losses
+from .losses import PerceptualLoss, step_losses
 from .distributed import broadcast_object, decorrelate_rng, distributed_world, synchronise_codebook
 from .checkpoints import atomic_save, load_trainer_state, read_checkpoint, trainer_state
 
@@ -186,16 +186,16 @@ class Callback:
 
 class _StepLosses(nn.Module):
     "`step_losses` as a module, so that `DistributedDataParallel` sees the forward pass of every trained part."
-    def __init__(self, vqvae, transformer, phase:Phase, recon_variance:float):
+    def __init__(self, vqvae, transformer, phase:Phase, recon_variance:float, perceptual:PerceptualLoss|None=None):
         super().__init__()
-        self.vqvae, self.transformer, self.phase, self.recon_variance = vqvae, transformer, phase, recon_variance
-    def forward(self, batch): return step_losses(self.vqvae, self.transformer, batch, self.phase, self.recon_variance)
+        self.vqvae, self.transformer, self.phase, self.recon_variance, self.perceptual = vqvae, transformer, phase, recon_variance, perceptual
+    def forward(self, batch): return step_losses(self.vqvae, self.transformer, batch, self.phase, self.recon_variance, self.perceptual)
 
 class Trainer:
     "One step loop for every recipe: trains `phase.parts` of `vqvae`/`transformer` on `stream` batches."
     def __init__(self, vqvae:VQVAE|None, transformer:TextToCodes|None, stream:BatchStream, phase:Phase,
                  hp:LiveParams|None=None, cbs=(), device=None, precision:str|None=None, recon_variance:float=1.0,
-                 tokenizer:Tokenizer|None=None, config:dict|None=None, weight_decay:float=0.0):
+                 tokenizer:Tokenizer|None=None, config:dict|None=None, weight_decay:float=0.0, perceptual:PerceptualLoss|None=None):
         self.vqvae, self.transformer, self.stream, self.phase = vqvae, transformer, stream, phase
         self.hp = hp if hp is not None else LiveParams()
         self.device = torch.device(device) if device is not None else default_device()
@@ -206,14 +206,16 @@ class Trainer:
                  'transformer': phase.uses_transformer}
         for name, needed in needs.items():
             if needed and getattr(self, name) is None: raise ValueError(f"phase {phase.name!r} needs a {name}")
-        for m in (vqvae, transformer):
+        if 'perceptual' in phase.losses and perceptual is None:
+            raise ValueError(f"phase {phase.name!r} counts the 'perceptual' loss: pass perceptual=PerceptualLoss(feature_net)")
+        for m in (vqvae, transformer, perceptual):
             if m is not None: m.to(self.device)
         set_trainable(vqvae, transformer, phase.parts)
         groups = param_groups(vqvae, transformer, phase.parts)
         if not groups: raise ValueError(f"phase {phase.name!r}: parts {phase.parts} have no trainable parameters")
         self.opt = torch.optim.AdamW(groups, lr=self.hp.lr, weight_decay=weight_decay, fused=True)  # one kernel per group, not a loop of ops
         self.rank, self.world_size = distributed_world()
-        self._losses = _StepLosses(vqvae, transformer, phase, recon_variance)
+        self._losses = _StepLosses(vqvae, transformer, phase, recon_variance, perceptual)
         if self.world_size > 1: self._data_parallel()
         self.cbs = sorted((cb for cb in cbs if self.rank == 0 or getattr(cb, 'every_rank', False)), key=lambda cb: cb.order)
         self.step, self.history, self.error = 0, [], None
@@ -259,7 +261,8 @@ class Trainer:
         batch = tuple(levels_to_range(t) if t.dtype == torch.uint8 else t for t in (t.to(self.device, non_blocking=True) for t in batch))
         with autocast_context(self.device, self.precision):
             terms, stats = self._losses(batch)
-        weights = {'recon': 1.0, 'vq': 1.0, 'xent': used['lambda'], 'recon_pred': self.hp.recon_pred_weight}
+        weights = {'recon': 1.0, 'vq': 1.0, 'xent': used['lambda'], 'recon_pred': self.hp.recon_pred_weight,
+                   'perceptual': self.hp.perceptual_weight}
         loss = sum(weights[k] * v.float() for k, v in terms.items())
         # every number of the history row in one host sync; with several processes, their means, i.e. the values of
         # the global batch (the perplexity is the processes' mean), and a non-finite term stops every process alike
@@ -371,7 +374,7 @@ class CheckpointCallback(Callback):
 def run_phase(phase:Phase, data, steps:int, vqvae:VQVAE|None, transformer:TextToCodes|None, hp:LiveParams,
               batch_size:int=64, seed:int=0, stream:BatchStream|None=None, cbs=(), progress:bool=True,
               eval_every:int|None=None, checkpoint_dir=None, checkpoint_every:int=500, resume=None,
-              device=None, precision:str|None=None, config:dict|None=None) -> Trainer:
+              device=None, precision:str|None=None, config:dict|None=None, perceptual:PerceptualLoss|None=None) -> Trainer:
     "Train `phase` on `data` until step `steps` (resuming from `resume` if given); returns the `Trainer`."
     callbacks = list(cbs)
     if progress: callbacks.append(ProgressCallback())
@@ -380,6 +383,6 @@ def run_phase(phase:Phase, data, steps:int, vqvae:VQVAE|None, transformer:TextTo
     stream = stream or (LoaderStream if data.train.streamed else BatchStream)(data.train.pixels, data.train.texts, batch_size=batch_size, seed=seed)
     config = {'data': data.name, 'steps': steps, 'batch_size': batch_size, 'seed': seed, **(config or {})}
     trainer = Trainer(vqvae, transformer, stream, phase, hp=hp, cbs=callbacks, device=device, precision=precision,
-                      recon_variance=data.pixel_variance, tokenizer=data.tokenizer, config=config)
+                      recon_variance=data.pixel_variance, tokenizer=data.tokenizer, config=config, perceptual=perceptual)
     if resume is not None: load_trainer_state(trainer, read_checkpoint(resume))
     return trainer.fit(max(0, steps - trainer.step))
